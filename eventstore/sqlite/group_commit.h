@@ -1,0 +1,94 @@
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "core/clock.h"
+#include "eventstore/event_store.h"
+#include "eventstore/head_notifier.h"
+#include "eventstore/sqlite/sqlite_connection.h"
+#include "eventstore/sqlite/sqlite_transaction.h"
+#include "eventstore/store_metrics.h"
+
+namespace rivulet::eventstore::sqlite {
+
+// The one writer thread: it owns the write connection and commits the write units that
+// queue up while it is busy as one transaction (group commit), each unit under its own
+// savepoint so that one unit's error rolls back only that unit. Callers block in Submit
+// until their unit is durable (synchronous=FULL: the WAL is fsynced before COMMIT
+// returns) or has failed.
+//
+// After a commit fails, or a statement fails in a way that may have cost the
+// transaction (I/O error, disk full, corruption), every later Submit fails with
+// FailedPrecondition until the store is reopened: what reached the disk is unknown.
+//
+// Thread-safe. Destruction drains the queue, then stops the thread.
+class GroupCommitter {
+ public:
+  struct Options {
+    core::Clock* clock = nullptr;
+    size_t max_group_units = 1024;
+    StoreMetrics* metrics = nullptr;
+    HeadNotifier* notifier = nullptr;
+    // Called on the writer thread after each commit with the WAL's size in pages.
+    std::function<void(int)> on_wal_commit;
+  };
+
+  GroupCommitter(std::unique_ptr<Connection> conn, Options options);
+  ~GroupCommitter();
+
+  // Runs `unit` in the next group; returns its own error, or the group's if the group
+  // failed to commit.
+  Status Submit(const WriteUnit& unit);
+
+  void AddHook(AppendHook hook);
+  // The commit time never goes backwards, even if the wall clock does.
+  void SetLastRecordedAt(int64_t millis);
+  // Ok, or why the store refuses writes.
+  Status write_error() const;
+
+ private:
+  struct Pending {
+    const WriteUnit* unit;
+    Status status;
+    bool done = false;
+    std::mutex mu;
+    std::condition_variable cv;
+  };
+
+  void Run();
+  void ExecuteGroup(std::vector<Pending*>& group);
+  // Ends a group whose transaction cannot commit: rolls back, fails every unit that had
+  // not failed on its own with `error`, and enters read-only mode if `fatal`.
+  void AbortGroup(std::vector<Pending*>& group, std::vector<Status>& results, size_t executed,
+                  const Status& error, bool fatal);
+  Status Step(sqlite3_stmt* stmt, const char* what);
+  static void Complete(Pending* pending, Status status);
+  static int WalHook(void* self, sqlite3* db, const char* name, int pages);
+
+  std::unique_ptr<Connection> conn_;
+  Options options_;
+  SqliteTransaction tx_;
+  sqlite3_stmt* begin_ = nullptr;
+  sqlite3_stmt* commit_ = nullptr;
+  sqlite3_stmt* rollback_ = nullptr;
+  sqlite3_stmt* savepoint_ = nullptr;
+  sqlite3_stmt* release_ = nullptr;
+  sqlite3_stmt* rollback_to_ = nullptr;
+  int64_t last_recorded_at_ = 0;  // writer thread only, after start
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Pending*> queue_;  // GUARDED_BY(mu_)
+  bool stopping_ = false;        // GUARDED_BY(mu_)
+  Status write_error_;           // GUARDED_BY(mu_)
+  std::shared_ptr<const std::vector<AppendHook>> hooks_;  // GUARDED_BY(mu_); copy-on-write
+  std::thread thread_;
+};
+
+}  // namespace rivulet::eventstore::sqlite

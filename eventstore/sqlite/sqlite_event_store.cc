@@ -1,0 +1,268 @@
+#include "eventstore/sqlite/sqlite_event_store.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "core/status_macros.h"
+#include "eventstore/head_notifier.h"
+#include "eventstore/sqlite/background_checkpointer.h"
+#include "eventstore/sqlite/external_commit_watcher.h"
+#include "eventstore/sqlite/group_commit.h"
+#include "eventstore/sqlite/reader_pool.h"
+#include "eventstore/sqlite/sqlite_schema.h"
+#include "eventstore/store_metrics.h"
+
+namespace rivulet::eventstore::sqlite {
+
+namespace {
+
+constexpr const char* kEventColumns =
+    "SELECT position, stream, version, id, type, data, metadata, recorded_at FROM events ";
+const std::string kReadForwardSql =
+    std::string(kEventColumns) + "WHERE stream = ?1 AND version >= ?2 ORDER BY version ASC LIMIT ?3";
+const std::string kReadBackwardSql =
+    std::string(kEventColumns) + "WHERE stream = ?1 AND version <= ?2 ORDER BY version DESC LIMIT ?3";
+const std::string kReadLogSql =
+    std::string(kEventColumns) + "WHERE position > ?1 AND position <= ?2 ORDER BY position LIMIT ?3";
+constexpr const char* kStreamExistsSql = "SELECT 1 FROM events WHERE stream = ?1 LIMIT 1";
+
+void ReadEventRow(sqlite3_stmt* stmt, RecordedEvent& event) {
+  event.position = sqlite3_column_int64(stmt, 0);
+  event.stream.assign(ColumnText(stmt, 1));
+  event.version = sqlite3_column_int64(stmt, 2);
+  auto id = core::Uuid::FromBytes(ColumnBlob(stmt, 3));
+  event.id = id.ok() ? id->ToString() : std::string();
+  event.type.assign(ColumnText(stmt, 4));
+  event.data.assign(ColumnText(stmt, 5));
+  event.metadata.assign(ColumnText(stmt, 6));
+  event.recorded_at = sqlite3_column_int64(stmt, 7);
+}
+
+class SqliteEventStore final : public EventStore {
+ public:
+  explicit SqliteEventStore(const SqliteStoreOptions& options)
+      : options_(options),
+        clock_(options.clock ? options.clock : core::SystemClock::Default()),
+        owned_metrics_(options.metrics ? nullptr : std::make_unique<core::MetricsRegistry>()),
+        metrics_(options.metrics ? *options.metrics : *owned_metrics_),
+        instruments_(metrics_),
+        readers_(ConnectionOptions(), options.max_idle_readers) {}
+
+  ~SqliteEventStore() override {
+    if (collector_id_ != 0) metrics_.RemoveCollector(collector_id_);
+    notifier_.Close();
+    watcher_.reset();
+    committer_.reset();
+    checkpointer_.reset();
+  }
+
+  Status Open() {
+    ASSIGN_OR_RETURN(std::unique_ptr<Connection> writer, Connection::Open(ConnectionOptions()));
+    // Only the first opener switches the file to WAL and creates the bookkeeping table,
+    // so a CLI opening the store beside a running server never queues for the write lock.
+    auto mode = writer->Query("PRAGMA journal_mode", {});
+    if (!mode.ok()) return mode.status().WithContext("open " + options_.path);
+    if (mode->empty() || std::get<std::string>((*mode)[0][0]) != "wal") {
+      mode = writer->Query("PRAGMA journal_mode=WAL", {});
+      if (!mode.ok()) return mode.status().WithContext("open " + options_.path);
+      if (mode->empty() || std::get<std::string>((*mode)[0][0]) != "wal") {
+        return Status::Unavailable("open " + options_.path + ": cannot switch the database to WAL mode");
+      }
+    }
+    RETURN_IF_ERROR(writer->ExecScript(
+        "PRAGMA synchronous=FULL; PRAGMA journal_size_limit=67108864; PRAGMA foreign_keys=ON;"));
+    auto bootstrapped = writer->Query(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'", {});
+    if (!bootstrapped.ok()) return bootstrapped.status().WithContext("open " + options_.path);
+    if (bootstrapped->empty()) RETURN_IF_ERROR(writer->ExecScript(kBootstrapSql));
+
+    ASSIGN_OR_RETURN(std::unique_ptr<Connection> checkpoint_conn, Connection::Open(ConnectionOptions()));
+    checkpointer_ = std::make_unique<BackgroundCheckpointer>(std::move(checkpoint_conn));
+    GroupCommitter::Options commit_options;
+    commit_options.clock = clock_;
+    commit_options.max_group_units = options_.max_group_units;
+    commit_options.metrics = &instruments_;
+    commit_options.notifier = &notifier_;
+    commit_options.on_wal_commit = [this](int pages) { checkpointer_->OnCommit(pages); };
+    committer_ = std::make_unique<GroupCommitter>(std::move(writer), commit_options);
+
+    RETURN_IF_ERROR(ApplyMigrations("eventstore", EventStoreMigrations()));
+
+    ASSIGN_OR_RETURN(SqlRows head, Query("SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1", {}));
+    if (!head.empty()) {
+      notifier_.Publish(std::get<int64_t>(head[0][0]));
+      committer_->SetLastRecordedAt(std::get<int64_t>(head[0][1]));
+    }
+
+    Connection::Options watch = ConnectionOptions();
+    watch.reader = true;
+    ASSIGN_OR_RETURN(std::unique_ptr<Connection> watch_conn, Connection::Open(watch));
+    watcher_ = std::make_unique<ExternalCommitWatcher>(std::move(watch_conn), notifier_,
+                                                       options_.external_poll_interval);
+    collector_id_ = metrics_.AddCollector([this] {
+      instruments_.waiters.Set(notifier_.waiters());
+      instruments_.head_position.Set(notifier_.head());
+    });
+    return Status::Ok();
+  }
+
+  Status Write(WriteUnit unit) override { return committer_->Submit(unit); }
+
+  void AddAppendHook(AppendHook hook) override { committer_->AddHook(std::move(hook)); }
+
+  Result<StreamSlice> ReadStream(const StreamReadOptions& options) override {
+    ASSIGN_OR_RETURN(ReaderPool::Lease conn, readers_.Acquire());
+    const int64_t limit = static_cast<int64_t>(std::clamp<size_t>(options.limit, 1, 100'000));
+    int64_t from = options.from.value_or(options.backward ? std::numeric_limits<int64_t>::max() : 0);
+    ASSIGN_OR_RETURN(sqlite3_stmt * stmt,
+                     conn->Prepare(options.backward ? kReadBackwardSql : kReadForwardSql));
+    StreamSlice slice;
+    {
+      StatementReset reset(stmt);
+      sqlite3_bind_text(stmt, 1, options.stream.data(), static_cast<int>(options.stream.size()), SQLITE_STATIC);
+      sqlite3_bind_int64(stmt, 2, from);
+      sqlite3_bind_int64(stmt, 3, limit + 1);  // one more tells whether there is a next page
+      int rc;
+      while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if (static_cast<int64_t>(slice.events.size()) == limit) {
+          slice.next = sqlite3_column_int64(stmt, 2);
+          break;
+        }
+        ReadEventRow(stmt, slice.events.emplace_back());
+      }
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE) return conn->Error(rc, "read stream");
+    }
+    if (slice.events.empty()) {
+      ASSIGN_OR_RETURN(SqlRows exists, conn->Query(kStreamExistsSql, {options.stream}));
+      if (exists.empty()) return Status::NotFound("stream " + options.stream + " does not exist");
+    }
+    return slice;
+  }
+
+  Result<LogBatch> ReadLog(const LogReadOptions& options) override {
+    ASSIGN_OR_RETURN(ReaderPool::Lease conn, readers_.Acquire());
+    ASSIGN_OR_RETURN(sqlite3_stmt * stmt, conn->Prepare(kReadLogSql));
+    StatementReset reset(stmt);
+    const size_t limit = std::max<size_t>(options.limit, 1);
+    const size_t max_scan = std::max(options.max_scan, limit);
+    sqlite3_bind_int64(stmt, 1, options.after.position);
+    sqlite3_bind_int64(stmt, 2, options.up_to.value_or(std::numeric_limits<int64_t>::max()));
+    sqlite3_bind_int64(stmt, 3, static_cast<int64_t>(max_scan));
+    LogBatch batch;
+    batch.resume = options.after;
+    const EventFilter& filter = options.filter;
+    const bool has_body_filter = filter.match.has_value() && !filter.match->matches_everything();
+    size_t scanned = 0;
+    RecordedEvent scratch;
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+      ++scanned;
+      int64_t position = sqlite3_column_int64(stmt, 0);
+      batch.resume.position = position;
+      if (!filter.MatchesHeader(ColumnText(stmt, 1), ColumnText(stmt, 4))) continue;
+      ReadEventRow(stmt, scratch);
+      if (has_body_filter && !filter.MatchesBody(scratch)) continue;
+      batch.events.push_back(std::move(scratch));
+      scratch = RecordedEvent();
+      if (batch.events.size() == limit) break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return conn->Error(rc, "read log");
+    batch.reached_head = rc == SQLITE_DONE && scanned < max_scan;
+    return batch;
+  }
+
+  int64_t HeadPosition() const override { return notifier_.head(); }
+
+  bool WaitForPositionAfter(int64_t after, std::chrono::steady_clock::time_point deadline) override {
+    return notifier_.WaitBeyond(after, deadline);
+  }
+
+  void WakeWaiters() override { notifier_.WakeAll(); }
+
+  Result<SqlRows> Query(std::string_view sql, const SqlParams& params) override {
+    ASSIGN_OR_RETURN(ReaderPool::Lease conn, readers_.Acquire());
+    return conn->Query(sql, params);
+  }
+
+  Status ApplyMigrations(std::string_view component, const std::vector<Migration>& migrations) override {
+    std::vector<Migration> ordered = migrations;
+    std::sort(ordered.begin(), ordered.end(), [](const Migration& a, const Migration& b) { return a.version < b.version; });
+    const int known = ordered.empty() ? 0 : ordered.back().version;
+    std::string name(component);
+    const char* kCurrentSql = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations WHERE component = $1";
+    ASSIGN_OR_RETURN(SqlRows applied, Query(kCurrentSql, {name}));
+    if (std::get<int64_t>(applied[0][0]) == known) return Status::Ok();  // the common case: nothing to do
+    return Write([&](Transaction& tx) -> Status {
+      ASSIGN_OR_RETURN(SqlRows rows, tx.Query(kCurrentSql, {name}));
+      int64_t current = std::get<int64_t>(rows[0][0]);
+      if (current > known) {
+        return Status::FailedPrecondition("database schema of " + name + " is at version " +
+                                          std::to_string(current) + ", newer than this binary knows (" +
+                                          std::to_string(known) + "); upgrade rivulet");
+      }
+      auto& sqlite_tx = static_cast<SqliteTransaction&>(tx);
+      for (const Migration& m : ordered) {
+        if (m.version <= current) continue;
+        Status applied = sqlite_tx.ExecScript(m.sql);
+        if (!applied.ok()) {
+          return applied.WithContext("migration " + name + " " + std::to_string(m.version) + " (" +
+                                     m.description + ")");
+        }
+        RETURN_IF_ERROR(tx.Execute("INSERT INTO schema_migrations (component, version, description, "
+                                   "applied_at) VALUES ($1, $2, $3, $4)",
+                                   {name, int64_t{m.version}, m.description, tx.now_millis()}));
+      }
+      return Status::Ok();
+    });
+  }
+
+  Status Health() override {
+    RETURN_IF_ERROR(committer_->write_error());
+    auto rows = Query("SELECT 1", {});
+    if (!rows.ok()) return rows.status();
+    return Status::Ok();
+  }
+
+  SqlDialect dialect() const override { return SqlDialect::kSqlite; }
+
+ protected:
+  void RecordAppend(const Status& status, std::chrono::steady_clock::duration latency) override {
+    if (status.ok()) {
+      instruments_.append_latency.Observe(std::chrono::duration<double>(latency).count());
+    } else if (status.code() != StatusCode::kAborted) {
+      instruments_.append_errors.Inc();
+    }
+  }
+
+ private:
+  Connection::Options ConnectionOptions() const {
+    Connection::Options o;
+    o.path = options_.path;
+    o.vfs = options_.vfs;
+    o.busy_timeout_ms = static_cast<int>(options_.busy_timeout.count());
+    return o;
+  }
+
+  SqliteStoreOptions options_;
+  core::Clock* clock_;
+  std::unique_ptr<core::MetricsRegistry> owned_metrics_;
+  core::MetricsRegistry& metrics_;
+  StoreMetrics instruments_;
+  HeadNotifier notifier_;
+  ReaderPool readers_;
+  std::unique_ptr<BackgroundCheckpointer> checkpointer_;
+  std::unique_ptr<GroupCommitter> committer_;
+  std::unique_ptr<ExternalCommitWatcher> watcher_;
+  uint64_t collector_id_ = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<EventStore>> OpenSqliteEventStore(const SqliteStoreOptions& options) {
+  if (options.path.empty()) return Status::InvalidArgument("store.path: the SQLite store needs a file path");
+  auto store = std::make_unique<SqliteEventStore>(options);
+  RETURN_IF_ERROR(store->Open());
+  return std::unique_ptr<EventStore>(std::move(store));
+}
+
+}  // namespace rivulet::eventstore::sqlite

@@ -1,0 +1,46 @@
+#pragma once
+
+#include <httplib.h>
+
+#include <memory>
+#include <string>
+
+#include "tests/support/subprocess.h"
+#include "tests/support/temp_dir.h"
+
+namespace rivulet::testing {
+
+// The path of the rivulet binary under test (set by CMake).
+std::string RivuletBinary();
+
+// A real `rivulet serve` on a free loopback port, with its own store in a temporary
+// directory. The config is `extra_yaml` appended to a store and a server section
+// (`server:` keys other than listen go in `server_yaml`). Stopped with SIGTERM (then
+// SIGKILL) on destruction; `Restart` keeps the directory and store.
+class RivuletServer {
+ public:
+  explicit RivuletServer(std::string server_yaml = "", std::string extra_yaml = "");
+  ~RivuletServer();
+
+  void Start();
+  // SIGTERM and wait; returns the exit code.
+  int Stop();
+  // SIGKILL, no cleanup, as a crash.
+  void Crash();
+
+  int port() const { return port_; }
+  const TempDir& dir() const { return dir_; }
+  std::string config_path() const { return dir_.File("rivulet.yaml"); }
+  std::string stderr_text() const;
+  Subprocess& process() { return *process_; }
+
+  // A client with keep-alive and generous timeouts.
+  std::unique_ptr<httplib::Client> Client() const;
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<Subprocess> process_;
+  int port_ = 0;
+};
+
+}  // namespace rivulet::testing
