@@ -1,0 +1,68 @@
+// rivulet: one binary for the server and every command of SPEC section 6.
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  using namespace rivulet::cli;
+
+  CLI::App app{"Rivulet: event sourcing and saga orchestration runtime"};
+  app.require_subcommand(1);
+  app.fallthrough();
+  app.set_version_flag("--version", "rivulet 0.1.0");
+
+  GlobalOptions global;
+  app.add_option("-c,--config", global.config_path, "Config file")->capture_default_str();
+
+  auto* serve = app.add_subcommand("serve", "Run everything: HTTP API, sources, projections, sagas, outbox relay");
+  auto* check = app.add_subcommand("check", "Validate the config and print what it declares");
+
+  AppendOptions append;
+  auto* append_cmd = app.add_subcommand("append", "Append one event to a stream");
+  append_cmd->add_option("STREAM", append.stream, "Stream name")->required();
+  append_cmd->add_option("TYPE", append.type, "Event type")->required();
+  append_cmd->add_option("DATA", append.data, "Event data, a JSON object")->capture_default_str();
+  append_cmd->add_option("--expected-version", append.expected_version,
+                         "any, no_stream, stream_exists or a version number")
+      ->capture_default_str();
+  append_cmd->add_option("--metadata", append.metadata, "Event metadata, a JSON object");
+  append_cmd->add_option("--id", append.id, "Event id (UUID); generated when omitted");
+
+  ReadOptions read;
+  int64_t read_from = 0, read_limit = 0;
+  auto* read_cmd = app.add_subcommand("read", "Print a stream's events as JSON lines");
+  read_cmd->add_option("STREAM", read.stream, "Stream name")->required();
+  auto* read_from_opt = read_cmd->add_option("--from", read_from, "First version to read")->check(CLI::NonNegativeNumber);
+  auto* read_limit_opt = read_cmd->add_option("--limit", read_limit, "Events to read at most")->check(CLI::PositiveNumber);
+  read_cmd->add_flag("--backward", read.backward, "Newest first");
+
+  TailOptions tail;
+  int64_t tail_limit = 0;
+  auto* tail_cmd = app.add_subcommand("tail", "Follow the change stream, printing events as JSON lines");
+  tail_cmd->add_option("--match", tail.match, "A filter document, e.g. {\"type\":\"OrderInsert\"}");
+  tail_cmd->add_option("--resume-after", tail.resume_after, "Resume after this token");
+  tail_cmd->add_flag("--from-start", tail.from_start, "Start at the beginning of the log");
+  auto* tail_limit_opt = tail_cmd->add_option("--limit", tail_limit, "Exit after this many events")->check(CLI::PositiveNumber);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+
+  if (*serve) return RunServe(global);
+  if (*check) return RunCheck(global);
+  if (*append_cmd) return RunAppend(global, append);
+  if (*read_cmd) {
+    if (read_from_opt->count() > 0) read.from = read_from;
+    if (read_limit_opt->count() > 0) read.limit = read_limit;
+    return RunRead(global, read);
+  }
+  if (*tail_cmd) {
+    if (tail_limit_opt->count() > 0) tail.limit = tail_limit;
+    return RunTail(global, tail);
+  }
+  return kExitUsage;
+}

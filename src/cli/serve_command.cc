@@ -1,0 +1,61 @@
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <ctime>
+#include <thread>
+
+#include "cli/commands.h"
+#include "core/metrics.h"
+#include "runtime/store_factory.h"
+#include "server/http_server.h"
+
+namespace rivulet::cli {
+
+int RunServe(const GlobalOptions& global) {
+  auto config = LoadConfigOrReport(global);
+  if (!config) return kExitUsage;
+
+  // Block the stop signals before any thread starts, so every thread inherits the mask
+  // and only the waiter below ever sees them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  core::MetricsRegistry metrics;
+  auto store = runtime::OpenStore(*config, &metrics);
+  if (!store.ok()) return ReportFailure(store.status());
+
+  server::HttpServer http(**store, metrics, *config);
+  auto port = http.Bind();
+  if (!port.ok()) return ReportFailure(port.status());
+
+  std::atomic<bool> done{false};
+  std::thread signal_waiter([&] {
+    timespec tick{0, 200'000'000};
+    while (!done.load()) {
+      int sig = sigtimedwait(&stop_signals, nullptr, &tick);
+      if (sig == SIGINT || sig == SIGTERM) {
+        PrintMessage(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
+                     ", draining in-flight requests");
+        http.Stop();
+        return;
+      }
+    }
+  });
+
+  std::string listen = config->server.host + ":" + std::to_string(*port);
+  PrintMessage("serving http://" + listen + " (sqlite store " + config->store.path + ")");
+  PrintJsonLine(core::Json{{"listening", listen}, {"store", config->store.path}});
+  Status served = http.Serve();
+  done.store(true);
+  signal_waiter.join();
+  if (!served.ok()) return ReportFailure(served);
+  PrintMessage("stopped");
+  return kExitOk;
+}
+
+}  // namespace rivulet::cli

@@ -1,0 +1,14 @@
+#pragma once
+
+#include <httplib.h>
+
+#include "core/json.h"
+#include "core/result.h"
+
+namespace rivulet::server {
+
+// The request body as a JSON value. InvalidArgument if the Content-Type is set and is
+// not application/json, or the body is empty or not valid JSON.
+Result<core::Json> ParseJsonBody(const httplib::Request& req);
+
+}  // namespace rivulet::server
