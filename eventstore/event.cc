@@ -18,7 +18,7 @@ core::Json RecordedEvent::ToJson() const {
   j["position"] = position;
   j["stream"] = stream;
   j["version"] = version;
-  j["id"] = id;
+  j["id"] = id.ToString();
   j["type"] = type;
   j["data"] = ParseStoredObject(data);
   j["metadata"] = ParseStoredObject(metadata);
@@ -34,7 +34,7 @@ void AppendEventJson(std::string& out, const RecordedEvent& event) {
   out += ",\"version\":";
   out += std::to_string(event.version);
   out += ",\"id\":\"";
-  out += event.id;
+  event.id.AppendTo(out);
   out += "\",\"type\":";
   core::AppendJsonString(out, event.type);
   out += ",\"data\":";

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/json.h"
+#include "core/uuid.h"
 #include "eventstore/expected_version.h"
 
 namespace rivulet::eventstore {
@@ -43,7 +44,7 @@ struct RecordedEvent {
   int64_t position = 0;
   std::string stream;
   int64_t version = 0;
-  std::string id;
+  core::Uuid id;
   std::string type;
   std::string data;
   std::string metadata;

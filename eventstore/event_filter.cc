@@ -36,7 +36,7 @@ bool EventFilter::MatchesBody(const RecordedEvent& event) const {
   doc["position"] = event.position;
   doc["stream"] = event.stream;
   doc["version"] = event.version;
-  doc["id"] = event.id;
+  doc["id"] = event.id.ToString();
   doc["type"] = event.type;
   if (roots.count("recorded_at")) doc["recorded_at"] = core::FormatRfc3339Millis(event.recorded_at);
   if (roots.count("data")) doc["data"] = core::Json::parse(event.data, nullptr, false);

@@ -1,6 +1,6 @@
 #include "eventstore/prepared_append.h"
 
-#include <unordered_set>
+#include <algorithm>
 
 #include "eventstore/stream_name.h"
 
@@ -19,7 +19,6 @@ Result<PreparedAppend> PrepareAppend(const AppendRequest& request, int64_t now_m
   prepared.stream = request.stream;
   prepared.expected = request.expected;
   prepared.events.reserve(request.events.size());
-  std::unordered_set<std::string> seen_ids;
   for (size_t i = 0; i < request.events.size(); ++i) {
     const EventData& in = request.events[i];
     std::string where = "events[" + std::to_string(i) + "]";
@@ -32,10 +31,6 @@ Result<PreparedAppend> PrepareAppend(const AppendRequest& request, int64_t now_m
       out.id = *id;
       out.client_supplied_id = true;
       prepared.any_client_supplied_id = true;
-    }
-    out.id_text = out.id.ToString();
-    if (!seen_ids.insert(out.id_text).second) {
-      return Status::InvalidArgument(where + ".id", "id " + out.id_text + " appears twice in this append");
     }
     Status type = ValidateEventType(in.type);
     if (!type.ok()) return type.WithContext(where + ".type");
@@ -51,6 +46,21 @@ Result<PreparedAppend> PrepareAppend(const AppendRequest& request, int64_t now_m
     out.data = core::DumpJson(in.data);
     out.metadata = core::DumpJson(in.metadata);
     prepared.events.push_back(std::move(out));
+  }
+  // Generated (version 7, 74 random bits) ids cannot collide; client ids might.
+  if (prepared.any_client_supplied_id) {
+    std::vector<std::pair<core::Uuid, size_t>> ids;
+    for (size_t i = 0; i < prepared.events.size(); ++i) {
+      if (prepared.events[i].client_supplied_id) ids.emplace_back(prepared.events[i].id, i);
+    }
+    std::sort(ids.begin(), ids.end());
+    for (size_t k = 1; k < ids.size(); ++k) {
+      if (ids[k].first == ids[k - 1].first) {
+        size_t later = std::max(ids[k].second, ids[k - 1].second);
+        return Status::InvalidArgument("events[" + std::to_string(later) + "].id",
+                                       "id " + ids[k].first.ToString() + " appears twice in this append");
+      }
+    }
   }
   return prepared;
 }

@@ -13,7 +13,6 @@ inline constexpr size_t kMaxEventsPerAppend = 10'000;
 
 struct PreparedEvent {
   core::Uuid id;
-  std::string id_text;
   bool client_supplied_id = false;
   std::string type;
   std::string data;      // serialized JSON object

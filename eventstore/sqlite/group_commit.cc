@@ -6,6 +6,24 @@
 
 namespace rivulet::eventstore::sqlite {
 
+namespace {
+using SpinClock = std::chrono::steady_clock;
+// Longer than a typical commit (one WAL fsync), so a lone appender rarely sleeps.
+constexpr auto kCallerSpin = std::chrono::microseconds(400);
+// How long the writer watches for a lone appender's next unit before sleeping.
+constexpr auto kWriterSpin = std::chrono::microseconds(60);
+
+// Spins until `done()` or `limit` passes, reading the clock only every 64 pauses.
+template <typename Done>
+void SpinUntil(Done done, std::chrono::microseconds limit) {
+  const auto until = SpinClock::now() + limit;
+  while (!done()) {
+    for (int i = 0; i < 64; ++i) __builtin_ia32_pause();
+    if (SpinClock::now() >= until) return;
+  }
+}
+}  // namespace
+
 GroupCommitter::GroupCommitter(std::unique_ptr<Connection> conn, Options options)
     : conn_(std::move(conn)),
       options_(std::move(options)),
@@ -25,7 +43,6 @@ GroupCommitter::GroupCommitter(std::unique_ptr<Connection> conn, Options options
     write_error_ = Status::FailedPrecondition("cannot prepare transaction statements: " +
                                               std::string(sqlite3_errmsg(conn_->db())));
   }
-  if (options_.on_wal_commit) sqlite3_wal_hook(conn_->db(), &GroupCommitter::WalHook, this);
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -36,21 +53,38 @@ GroupCommitter::~GroupCommitter() {
   }
   cv_.notify_all();
   thread_.join();
-  sqlite3_wal_hook(conn_->db(), nullptr, nullptr);
 }
 
 Status GroupCommitter::Submit(const WriteUnit& unit) {
+  // Only a caller that is the sole appender in flight spins: any other appender (an
+  // HTTP handler, say) needs the core more than we need a fast wake-up.
+  const bool alone = callers_.fetch_add(1, std::memory_order_acq_rel) == 0;
   Pending pending;
   pending.unit = &unit;
+  bool wake_writer = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) return Status::Cancelled("the store is closing");
+    if (stopping_) {
+      callers_.fetch_sub(1, std::memory_order_acq_rel);
+      return Status::Cancelled("the store is closing");
+    }
     queue_.push_back(&pending);
+    queued_.store(queue_.size(), std::memory_order_release);
+    wake_writer = writer_sleeping_;
   }
-  cv_.notify_one();
-  std::unique_lock<std::mutex> lock(pending.mu);
-  pending.cv.wait(lock, [&] { return pending.done; });
+  if (wake_writer) cv_.notify_one();
+  AwaitCompletion(pending, alone);
+  callers_.fetch_sub(1, std::memory_order_acq_rel);
   return std::move(pending.status);
+}
+
+void GroupCommitter::AwaitCompletion(Pending& pending, bool alone) {
+  if (alone) SpinUntil([&] { return pending.done.load(std::memory_order_acquire); }, kCallerSpin);
+  // Taking the lock also waits for Complete to release it, so `pending` outlives every
+  // access the writer makes to it.
+  std::unique_lock<std::mutex> lock(pending.mu);
+  pending.blocked = true;
+  pending.cv.wait(lock, [&] { return pending.done.load(std::memory_order_acquire); });
 }
 
 void GroupCommitter::AddHook(AppendHook hook) {
@@ -71,32 +105,37 @@ Status GroupCommitter::write_error() const {
   return write_error_;
 }
 
-int GroupCommitter::WalHook(void* self, sqlite3*, const char*, int pages) {
-  static_cast<GroupCommitter*>(self)->options_.on_wal_commit(pages);
-  return SQLITE_OK;
-}
-
 void GroupCommitter::Complete(Pending* pending, Status status) {
   std::lock_guard<std::mutex> lock(pending->mu);
   pending->status = std::move(status);
-  pending->done = true;
-  // Notify under the lock: once `done` is seen the waiter may destroy `pending`.
-  pending->cv.notify_one();
+  pending->done.store(true, std::memory_order_release);
+  // Under the lock: the caller cannot return (and destroy `pending`) before we unlock.
+  if (pending->blocked) pending->cv.notify_one();
+}
+
+bool GroupCommitter::NextGroup(std::vector<Pending*>& group, Status& refused) {
+  if (last_group_size_ == 1 && callers_.load(std::memory_order_acquire) <= 1) {
+    // A lone appender is probably about to send its next unit.
+    SpinUntil([&] { return queued_.load(std::memory_order_acquire) > 0; }, kWriterSpin);
+  }
+  std::unique_lock<std::mutex> lock(mu_);
+  writer_sleeping_ = true;
+  cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+  writer_sleeping_ = false;
+  if (queue_.empty()) return false;  // stopping, and drained
+  size_t take = std::min(queue_.size(), options_.max_group_units);
+  group.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(take));
+  queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(take));
+  queued_.store(queue_.size(), std::memory_order_release);
+  refused = write_error_;
+  return true;
 }
 
 void GroupCommitter::Run() {
   std::vector<Pending*> group;
-  while (true) {
-    Status refused;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
-      if (queue_.empty()) return;  // stopping, and drained
-      size_t take = std::min(queue_.size(), options_.max_group_units);
-      group.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(take));
-      queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(take));
-      refused = write_error_;
-    }
+  Status refused;
+  while (NextGroup(group, refused)) {
+    last_group_size_ = group.size();
     if (!refused.ok()) {
       for (Pending* p : group) Complete(p, refused);
       continue;

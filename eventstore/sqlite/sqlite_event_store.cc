@@ -5,7 +5,6 @@
 
 #include "core/status_macros.h"
 #include "eventstore/head_notifier.h"
-#include "eventstore/sqlite/background_checkpointer.h"
 #include "eventstore/sqlite/external_commit_watcher.h"
 #include "eventstore/sqlite/group_commit.h"
 #include "eventstore/sqlite/reader_pool.h"
@@ -31,7 +30,7 @@ void ReadEventRow(sqlite3_stmt* stmt, RecordedEvent& event) {
   event.stream.assign(ColumnText(stmt, 1));
   event.version = sqlite3_column_int64(stmt, 2);
   auto id = core::Uuid::FromBytes(ColumnBlob(stmt, 3));
-  event.id = id.ok() ? id->ToString() : std::string();
+  event.id = id.ok() ? *id : core::Uuid();
   event.type.assign(ColumnText(stmt, 4));
   event.data.assign(ColumnText(stmt, 5));
   event.metadata.assign(ColumnText(stmt, 6));
@@ -53,7 +52,6 @@ class SqliteEventStore final : public EventStore {
     notifier_.Close();
     watcher_.reset();
     committer_.reset();
-    checkpointer_.reset();
   }
 
   Status Open() {
@@ -76,14 +74,11 @@ class SqliteEventStore final : public EventStore {
     if (!bootstrapped.ok()) return bootstrapped.status().WithContext("open " + options_.path);
     if (bootstrapped->empty()) RETURN_IF_ERROR(writer->ExecScript(kBootstrapSql));
 
-    ASSIGN_OR_RETURN(std::unique_ptr<Connection> checkpoint_conn, Connection::Open(ConnectionOptions()));
-    checkpointer_ = std::make_unique<BackgroundCheckpointer>(std::move(checkpoint_conn));
     GroupCommitter::Options commit_options;
     commit_options.clock = clock_;
     commit_options.max_group_units = options_.max_group_units;
     commit_options.metrics = &instruments_;
     commit_options.notifier = &notifier_;
-    commit_options.on_wal_commit = [this](int pages) { checkpointer_->OnCommit(pages); };
     committer_ = std::make_unique<GroupCommitter>(std::move(writer), commit_options);
 
     RETURN_IF_ERROR(ApplyMigrations("eventstore", EventStoreMigrations()));
@@ -152,18 +147,20 @@ class SqliteEventStore final : public EventStore {
     batch.resume = options.after;
     const EventFilter& filter = options.filter;
     const bool has_body_filter = filter.match.has_value() && !filter.match->matches_everything();
+    batch.events.reserve(std::min<size_t>(limit, 4096));
     size_t scanned = 0;
-    RecordedEvent scratch;
     int rc;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
       ++scanned;
       int64_t position = sqlite3_column_int64(stmt, 0);
       batch.resume.position = position;
       if (!filter.MatchesHeader(ColumnText(stmt, 1), ColumnText(stmt, 4))) continue;
-      ReadEventRow(stmt, scratch);
-      if (has_body_filter && !filter.MatchesBody(scratch)) continue;
-      batch.events.push_back(std::move(scratch));
-      scratch = RecordedEvent();
+      // Read straight into the batch; a body filter that says no takes it back out.
+      ReadEventRow(stmt, batch.events.emplace_back());
+      if (has_body_filter && !filter.MatchesBody(batch.events.back())) {
+        batch.events.pop_back();
+        continue;
+      }
       if (batch.events.size() == limit) break;
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return conn->Error(rc, "read log");
@@ -250,7 +247,6 @@ class SqliteEventStore final : public EventStore {
   StoreMetrics instruments_;
   HeadNotifier notifier_;
   ReaderPool readers_;
-  std::unique_ptr<BackgroundCheckpointer> checkpointer_;
   std::unique_ptr<GroupCommitter> committer_;
   std::unique_ptr<ExternalCommitWatcher> watcher_;
   uint64_t collector_id_ = 0;

@@ -83,11 +83,11 @@ Result<AppendResult> SqliteTransaction::ReplayResult(const PreparedAppend& appen
     for (size_t i = 0; i < stored.size(); ++i) {
       if (!stored[i]) continue;
       ++conflicts_;
-      return Status::Aborted("event id " + append.events[i].id_text + " is already stored in stream " +
+      return Status::Aborted("event id " + append.events[i].id.ToString() + " is already stored in stream " +
                              stored[i]->stream + " at version " + std::to_string(stored[i]->version) +
                              "; re-sending an append is only idempotent with the same ids, stream "
                              "and versions")
-          .WithReason("conflict", core::Json{{"id", append.events[i].id_text},
+          .WithReason("conflict", core::Json{{"id", append.events[i].id.ToString()},
                                              {"stream", stored[i]->stream},
                                              {"version", stored[i]->version}});
     }
@@ -106,13 +106,13 @@ Status SqliteTransaction::IdConflict(const PreparedEvent& event) {
   auto rows = conn_.Query(kFindIdSql, {SqlBlob{std::string(event.id.bytes_view())}});
   if (!rows.ok() || rows->empty()) {
     // Not the id: the (stream, version) key, which the single writer never reuses.
-    return Status::Internal("unique constraint failed inserting event " + event.id_text);
+    return Status::Internal("unique constraint failed inserting event " + event.id.ToString());
   }
   const auto& stream = std::get<std::string>((*rows)[0][0]);
   int64_t version = std::get<int64_t>((*rows)[0][1]);
-  return Status::Aborted("event id " + event.id_text + " is already stored in stream " + stream +
+  return Status::Aborted("event id " + event.id.ToString() + " is already stored in stream " + stream +
                          " at version " + std::to_string(version))
-      .WithReason("conflict", core::Json{{"id", event.id_text}, {"stream", stream}, {"version", version}});
+      .WithReason("conflict", core::Json{{"id", event.id.ToString()}, {"stream", stream}, {"version", version}});
 }
 
 Result<AppendResult> SqliteTransaction::Append(const PreparedAppend& append) {
@@ -169,7 +169,7 @@ Result<AppendResult> SqliteTransaction::Append(const PreparedAppend& append) {
     int64_t position = sqlite3_last_insert_rowid(conn_.db());
     result.position = position;
     if (want_recorded) {
-      recorded.push_back(RecordedEvent{position, append.stream, version, event.id_text, event.type,
+      recorded.push_back(RecordedEvent{position, append.stream, version, event.id, event.type,
                                        event.data, event.metadata, now_millis_});
     }
   }

@@ -74,15 +74,22 @@ Uuid Uuid::NewV7(int64_t unix_millis) {
 }
 
 std::string Uuid::ToString() const {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string text;
   text.reserve(36);
-  for (size_t i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) text.push_back('-');
-    text.push_back(kHex[bytes_[i] >> 4]);
-    text.push_back(kHex[bytes_[i] & 0x0f]);
-  }
+  AppendTo(text);
   return text;
+}
+
+void Uuid::AppendTo(std::string& out) const {
+  static constexpr char kHex[] = "0123456789abcdef";
+  char text[36];
+  size_t o = 0;
+  for (size_t i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) text[o++] = '-';
+    text[o++] = kHex[bytes_[i] >> 4];
+    text[o++] = kHex[bytes_[i] & 0x0f];
+  }
+  out.append(text, sizeof(text));
 }
 
 }  // namespace rivulet::core

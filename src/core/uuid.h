@@ -26,6 +26,8 @@ class Uuid {
   static Uuid NewV7(int64_t unix_millis);
 
   std::string ToString() const;
+  // Appends the 36-character text form without allocating.
+  void AppendTo(std::string& out) const;
   std::string_view bytes_view() const {
     return {reinterpret_cast<const char*>(bytes_.data()), bytes_.size()};
   }

@@ -57,7 +57,7 @@ TEST_CASE("appends assign stream versions and global positions", "[append]") {
     CHECK(slice->events[i].version == static_cast<int64_t>(i));
     CHECK(slice->events[i].type == "Tested");
     CHECK(core::Json::parse(slice->events[i].metadata) == core::Json::object());
-    CHECK(core::Uuid::Parse(slice->events[i].id)->version() == 7);
+    CHECK(slice->events[i].id.version() == 7);
   }
   CHECK(core::Json::parse(slice->events[1].data) == core::Json{{"n", 1}});
 }

@@ -165,7 +165,7 @@ TEST_CASE("a subscriber following 8 concurrent writers sees every acknowledged e
     int64_t expected_position = 1;
     for (const auto& e : *seen) {
       REQUIRE(e.position == expected_position);  // in log order, nothing skipped, nothing twice
-      REQUIRE(acked.at(e.position) == e.id);
+      REQUIRE(acked.at(e.position) == e.id.ToString());
       ++expected_position;
     }
   }

@@ -56,7 +56,7 @@ TEST_CASE("every acknowledged append survives kill -9 of the writer, and none is
       auto slice = store->ReadStream({ack.stream, false, ack.first, static_cast<size_t>(ack.last - ack.first + 1)});
       REQUIRE(slice.ok());
       REQUIRE(slice->events.size() == ack.ids.size());
-      for (size_t i = 0; i < ack.ids.size(); ++i) REQUIRE(slice->events[i].id == ack.ids[i]);
+      for (size_t i = 0; i < ack.ids.size(); ++i) REQUIRE(slice->events[i].id.ToString() == ack.ids[i]);
       REQUIRE(slice->events.back().position == ack.position);
     }
     // Atomicity: each append either left all of its events, at consecutive versions, or none.

@@ -119,7 +119,7 @@ TEST_CASE("append hooks write in the append's transaction: a failing hook leaves
   std::atomic<bool> fail{false};
   store->AddAppendHook([&](Transaction& tx, const std::vector<RecordedEvent>& events) -> Status {
     for (const auto& e : events) {
-      RETURN_IF_ERROR(tx.Execute("INSERT INTO notes (text, kind) VALUES ($1, $2)", {e.id, e.type}));
+      RETURN_IF_ERROR(tx.Execute("INSERT INTO notes (text, kind) VALUES ($1, $2)", {e.id.ToString(), e.type}));
     }
     return fail.load() ? Status::Unavailable("injected: the outbox row could not be written") : Status::Ok();
   });
