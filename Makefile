@@ -40,12 +40,12 @@ deps:
 	fi
 
 release: deps
-	@cmake -S . -B build/release $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=Release -DRIVULET_SANITIZE=OFF >/dev/null
+	@cmake -S . -B build/release $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=Release -DRIVULET_SANITIZE=OFF -DRIVULET_BUILD_TESTS=OFF -DRIVULET_BUILD_BENCH=ON >/dev/null
 	@cmake --build build/release -j $(JOBS)
 	@ln -sfn release/rivulet build/rivulet
 
 asan: deps
-	@cmake -S . -B build/asan $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=Debug -DRIVULET_SANITIZE=ON >/dev/null
+	@cmake -S . -B build/asan $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=Debug -DRIVULET_SANITIZE=ON -DRIVULET_BUILD_TESTS=ON -DRIVULET_BUILD_BENCH=ON >/dev/null
 	@cmake --build build/asan -j $(JOBS)
 	@ln -sfn asan/rivulet build/rivulet
 
@@ -56,7 +56,7 @@ test: asan
 	cd build/asan && ctest --output-on-failure --timeout 600 -j $(JOBS) $(CTEST_ARGS)
 
 bench: release
-	@./build/release/bench/rivulet_bench --binary ./build/release/rivulet
+	@./build/release/bench/rivulet_bench
 
 check-config: release
 	./build/rivulet check -c $(CONFIG)

@@ -62,6 +62,7 @@ std::string RivuletServer::stderr_text() const { return ReadFile(dir_.File("serv
 std::unique_ptr<httplib::Client> RivuletServer::Client() const {
   auto client = std::make_unique<httplib::Client>("127.0.0.1", port_);
   client->set_keep_alive(true);
+  client->set_tcp_nodelay(true);  // without it, Nagle and delayed ACKs add 40 ms per request
   client->set_read_timeout(std::chrono::seconds(60));
   client->set_write_timeout(std::chrono::seconds(60));
   client->set_connection_timeout(std::chrono::seconds(10));

@@ -1,0 +1,97 @@
+// rivulet_bench: the numbers of SPEC section 8, each beside the physical limit measured
+// in the same run. Prints one JSON document on stdout; progress goes to stderr.
+//
+//   rivulet_bench [--quick]      --quick: small sizes, for a smoke run
+
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <iostream>
+#include <thread>
+
+#include "bench/bench_util.h"
+#include "bench/http_bench.h"
+#include "bench/limits_bench.h"
+#include "bench/store_bench.h"
+#include "tests/support/temp_dir.h"
+
+using namespace rivulet;
+using namespace rivulet::bench;
+
+namespace {
+void Progress(const std::string& what) { std::cerr << "rivulet_bench: " << what << std::endl; }
+
+core::Json Target(const std::string& name, double value, const std::string& unit, double limit,
+                  const std::string& limit_name, double target, bool higher_is_better, const std::string& rule) {
+  core::Json t{{"name", name}, {"value", value}, {"unit", unit}, {"target", rule}};
+  if (limit > 0) {
+    t["limit"] = limit;
+    t["limit_name"] = limit_name;
+    t["ratio"] = value / limit;
+  }
+  double measure = limit > 0 ? value / limit : value;
+  t["met"] = higher_is_better ? measure >= target : measure <= target;
+  return t;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  const double seconds = quick ? 0.5 : 3.0;
+  const int64_t raw_rows = quick ? 20'000 : 300'000;
+  const int64_t batched_events = quick ? 20'000 : 300'000;
+
+  testing::TempDir dir;
+  core::Json report;
+  utsname uts{};
+  uname(&uts);
+  report["machine"] = {{"cores", std::thread::hardware_concurrency()},
+                       {"kernel", std::string(uts.release)},
+                       {"data_dir", dir.path()},
+                       {"build", "Release"}};
+
+  Progress("limits: fsyncs per second");
+  core::Json limits = MeasureFsyncs(dir.path(), seconds);
+  Progress("limits: raw SQLite inserts");
+  limits.update(MeasureRawInserts(dir.path(), raw_rows, seconds));
+
+  Progress("store: appends");
+  core::Json store = MeasureStoreAppends(dir.path(), seconds, batched_events);
+  Progress("store and limits: reading the log back");
+  const std::string read_db = dir.path() + "/store-1x100.db";
+  limits.update(MeasureRawRead(read_db));
+  store.update(MeasureStoreRead(read_db));
+  Progress("store: change-stream latency at 5,000 events/s");
+  store["change_stream_latency"] = MeasureChangeStreamLatency(dir.path(), 5000, quick ? 1.0 : 5.0);
+
+  Progress("http: appends from 8 clients");
+  core::Json http = MeasureHttpAppends(8, seconds);
+  Progress("http: idle memory");
+  http.update(MeasureIdleMemory());
+
+  report["limits"] = limits;
+  report["store"] = store;
+  report["http"] = http;
+  const double raw_scattered = limits["insert_1000_per_tx_scattered_rows_per_s"];
+  const double raw_batched = limits["insert_1000_per_tx_batched_rows_per_s"];
+  const double raw_single = limits["insert_1_per_tx_rows_per_s"];
+  const double raw_read = limits["read_rows_per_s"];
+  report["targets"] = {
+      Target("8 appenders x 1 event", store["append_8x1_events_per_s"], "events/s", raw_scattered,
+             "raw SQLite, 1,000-row transactions of the same single events", 0.40, true, ">= 40% of the limit"),
+      Target("1 appender x 1 event", store["append_1x1_events_per_s"], "events/s", raw_single,
+             "raw SQLite, one row per transaction", 0.80, true, ">= 80% of the limit"),
+      Target("1 appender x 100-event batches", store["append_1x100_events_per_s"], "events/s", raw_batched,
+             "raw SQLite, 1,000-row transactions of the same batched rows", 0.60, true, ">= 60% of the limit"),
+      Target("global log read", store["read_events_per_s"], "events/s", raw_read, "raw SQLite read", 0.60, true,
+             ">= 60% of the limit"),
+      Target("change-stream p99 at 5,000 events/s", store["change_stream_latency"]["p99_ms"], "ms", 0, "", 5.0, false,
+             "<= 5 ms"),
+      Target("HTTP appends, 8 clients", http["append_events_per_s"], "events/s", 0, "", 10'000, true,
+             ">= 10,000 events/s"),
+      Target("idle rivulet serve resident memory", http["idle_rss_mib"], "MiB", 0, "", 30, false, "<= 30 MB"),
+  };
+  std::cout << report.dump(2) << std::endl;
+  return 0;
+}
