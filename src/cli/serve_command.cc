@@ -47,6 +47,19 @@ int RunServe(const GlobalOptions& global) {
     }
   });
 
+  // Sections the config may declare (and `check` validates) whose engines have not
+  // landed yet: say so instead of silently doing nothing.
+  auto not_yet = [](size_t count, const char* what) {
+    if (count > 0) {
+      PrintMessage(std::to_string(count) + " " + what +
+                   " declared; this build validates them but does not run them yet");
+    }
+  };
+  not_yet(config->sources.size(), "source(s)");
+  not_yet(config->projections.size(), "projection(s)");
+  not_yet(config->sagas.size(), "saga(s)");
+  not_yet(config->outbox.destinations.size(), "outbox destination(s)");
+
   std::string listen = config->server.host + ":" + std::to_string(*port);
   PrintMessage("serving http://" + listen + " (sqlite store " + config->store.path + ")");
   PrintJsonLine(core::Json{{"listening", listen}, {"store", config->store.path}});
