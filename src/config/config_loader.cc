@@ -456,7 +456,7 @@ class Loader {
       std::string here = YamlReader::Join(path, field);
       if (!DocumentField(it->first, here, field, false)) continue;
       ProjectionConfig::Push push;
-      const YAML::Node& spec = it->second;
+      const YAML::Node spec = it->second;  // a copy: it-> is a proxy temporary
       const YAML::Node* value = &spec;
       // `field: {value: T, limit: N}` keeps the last N; `field: T` keeps everything.
       if (spec.IsMap() && spec["value"] && spec.size() <= 2 && (spec.size() == 1 || spec["limit"])) {
