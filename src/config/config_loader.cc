@@ -45,8 +45,9 @@ class Loader {
       config_.store.path = ResolvePath(base_dir_, "./data/rivulet.db");
       return Finish();
     }
-    auto top = reader_.ReadMap(root, "", {"store", "server", "services", "sources", "mappings",
-                                          "projections", "sagas", "outbox", "runtime"});
+    auto top = reader_.ReadMap(root, "",
+                               {"store", "server", "services", "sources", "mappings", "projections",
+                                "sagas", "outbox", "runtime"});
     if (!top) return Finish();
     LoadStore(top->Get("store"));
     LoadServer(top->Get("server"));
@@ -71,21 +72,38 @@ class Loader {
       message += (message.empty() ? "" : "\n") + e;
       list.push_back(e);
     }
-    return Status::InvalidArgument(message).WithReason("invalid_config", core::Json{{"errors", list}});
+    return Status::InvalidArgument(message).WithReason("invalid_config",
+                                                       core::Json{{"errors", list}});
   }
 
   void Required(const YamlReader::Map& map, std::string_view key) {
     if (!map.Has(key)) reader_.Error(map.node(), map.PathOf(key), "required");
   }
 
+  // The item's required `name`, checked for form and for uniqueness among `taken`.
+  std::string UniqueName(const YamlReader::Map& map, std::set<std::string>& taken,
+                         const char* kind) {
+    const YAML::Node* node = map.Get("name");
+    if (node == nullptr) {
+      Required(map, "name");
+      return "";
+    }
+    auto name = reader_.Name(*node, map.PathOf("name"));
+    if (!name) return "";
+    if (!taken.insert(*name).second)
+      reader_.Error(*node, map.PathOf("name"), std::string("duplicate ") + kind + " name " + *name);
+    return *name;
+  }
+
   // Checks that every path a template reads starts with one of `roots`.
-  void CheckRoots(const YAML::Node& node, const std::string& path, const std::vector<core::JsonPath>& paths,
-                  const std::set<std::string>& roots, const char* what) {
+  void CheckRoots(const YAML::Node& node, const std::string& path,
+                  const std::vector<core::JsonPath>& paths, const std::set<std::string>& roots,
+                  const char* what) {
     for (const core::JsonPath& p : paths) {
       if (p.empty() || p[0].is_index || roots.count(p[0].key)) continue;
       reader_.Error(node, path,
-                    "template reads \"" + core::FormatJsonPath(p) + "\", but " + what + " only sees " +
-                        FieldListHint(roots));
+                    "template reads \"" + core::FormatJsonPath(p) + "\", but " + what +
+                        " only sees " + FieldListHint(roots));
     }
   }
 
@@ -97,7 +115,9 @@ class Loader {
       if (map) {
         if (auto* n = map->Get("backend")) {
           auto backend = reader_.Enum(*n, "store.backend", {"sqlite", "postgres"});
-          if (backend) store.backend = *backend == "postgres" ? StoreConfig::Backend::kPostgres : StoreConfig::Backend::kSqlite;
+          if (backend)
+            store.backend = *backend == "postgres" ? StoreConfig::Backend::kPostgres
+                                                   : StoreConfig::Backend::kSqlite;
         }
         if (auto* n = map->Get("path")) {
           if (auto p = reader_.NonEmptyString(*n, "store.path")) path = *p;
@@ -142,16 +162,10 @@ class Loader {
         std::string path = YamlReader::Index("server.tokens", i);
         auto t = reader_.ReadMap((*items)[i], path, {"name", "token", "role"});
         if (!t) continue;
-        Required(*t, "name");
         Required(*t, "token");
         Required(*t, "role");
         TokenConfig token;
-        if (auto* v = t->Get("name")) {
-          if (auto name = reader_.Name(*v, t->PathOf("name"))) {
-            token.name = *name;
-            if (!names.insert(*name).second) reader_.Error(*v, t->PathOf("name"), "duplicate token name " + *name);
-          }
-        }
+        token.name = UniqueName(*t, names, "token");
         if (auto* v = t->Get("token")) {
           if (auto secret = reader_.NonEmptyString(*v, t->PathOf("token"))) {
             if (secret->size() < 16) {
@@ -164,7 +178,9 @@ class Loader {
         }
         if (auto* v = t->Get("role")) {
           if (auto role = reader_.Enum(*v, t->PathOf("role"), {"read", "write", "admin"})) {
-            token.role = *role == "admin" ? Role::kAdmin : *role == "write" ? Role::kWrite : Role::kRead;
+            token.role = *role == "admin"   ? Role::kAdmin
+                         : *role == "write" ? Role::kWrite
+                                            : Role::kRead;
           }
         }
         server.tokens.push_back(std::move(token));
@@ -184,10 +200,12 @@ class Loader {
       host = listen.substr(0, colon);
       port = listen.substr(colon + 1);
     }
-    bool port_ok = !port.empty() && port.size() <= 5 && port.find_first_not_of("0123456789") == std::string::npos &&
+    bool port_ok = !port.empty() && port.size() <= 5 &&
+                   port.find_first_not_of("0123456789") == std::string::npos &&
                    std::stoi(port) <= 65535;
     if (host.empty() || !port_ok) {
-      reader_.Error(node, "server.listen", "expected host:port like 127.0.0.1:8080, got \"" + listen + "\"");
+      reader_.Error(node, "server.listen",
+                    "expected host:port like 127.0.0.1:8080, got \"" + listen + "\"");
       return;
     }
     config_.server.host = host;
@@ -204,7 +222,8 @@ class Loader {
       auto url = reader_.NonEmptyString(it->second, path);
       if (!url) continue;
       if (url->rfind("http://", 0) != 0 && url->rfind("https://", 0) != 0) {
-        reader_.Error(it->second, path, "expected a base URL like http://127.0.0.1:9101, got \"" + *url + "\"");
+        reader_.Error(it->second, path,
+                      "expected a base URL like http://127.0.0.1:9101, got \"" + *url + "\"");
         continue;
       }
       while (!url->empty() && url->back() == '/') url->pop_back();
@@ -219,20 +238,16 @@ class Loader {
     for (size_t i = 0; i < items->size(); ++i) {
       std::string path = YamlReader::Index("sources", i);
       auto map = reader_.ReadMap((*items)[i], path,
-                                 {"name", "type", "path", "url", "publication", "slot", "tables", "snapshot", "heartbeat"});
+                                 {"name", "type", "path", "url", "publication", "slot", "tables",
+                                  "snapshot", "heartbeat"});
       if (!map) continue;
-      Required(*map, "name");
       Required(*map, "type");
       SourceConfig source;
-      if (auto* n = map->Get("name")) {
-        if (auto name = reader_.Name(*n, map->PathOf("name"))) {
-          source.name = *name;
-          if (!names.insert(*name).second) reader_.Error(*n, map->PathOf("name"), "duplicate source name " + *name);
-        }
-      }
+      source.name = UniqueName(*map, names, "source");
       std::string type;
       if (auto* n = map->Get("type")) {
-        if (auto t = reader_.Enum(*n, map->PathOf("type"), {"http", "jsonl", "postgres"})) type = *t;
+        if (auto t = reader_.Enum(*n, map->PathOf("type"), {"http", "jsonl", "postgres"}))
+          type = *t;
       }
       auto only_for = [&](std::string_view key, const char* types) {
         if (auto* n = map->Get(key)) {
@@ -250,9 +265,11 @@ class Loader {
         source.type = SourceConfig::Type::kJsonl;
         Required(*map, "path");
         if (auto* n = map->Get("path")) {
-          if (auto p = reader_.NonEmptyString(*n, map->PathOf("path"))) source.path = ResolvePath(base_dir_, *p);
+          if (auto p = reader_.NonEmptyString(*n, map->PathOf("path")))
+            source.path = ResolvePath(base_dir_, *p);
         }
-        for (auto key : {"url", "publication", "slot", "tables", "snapshot", "heartbeat"}) only_for(key, "postgres");
+        for (auto key : {"url", "publication", "slot", "tables", "snapshot", "heartbeat"})
+          only_for(key, "postgres");
       } else if (type == "postgres") {
         source.type = SourceConfig::Type::kPostgres;
         only_for("path", "jsonl");
@@ -260,7 +277,8 @@ class Loader {
         if (auto* n = map->Get("url")) {
           if (auto u = reader_.NonEmptyString(*n, map->PathOf("url"))) {
             if (u->rfind("postgresql://", 0) != 0 && u->rfind("postgres://", 0) != 0) {
-              reader_.Error(*n, map->PathOf("url"), "expected a URL like postgresql://user@host:5432/db");
+              reader_.Error(*n, map->PathOf("url"),
+                            "expected a URL like postgresql://user@host:5432/db");
             }
             source.url = *u;
           }
@@ -270,21 +288,25 @@ class Loader {
             auto v = reader_.NonEmptyString(*n, map->PathOf(key));
             if (!v) continue;
             bool ok = v->size() <= 63;
-            for (char c : *v) ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_');
+            for (char c : *v)
+              ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_');
             if (!ok) {
-              reader_.Error(*n, map->PathOf(key), "expected lower-case letters, digits and '_' (at most 63)");
+              reader_.Error(*n, map->PathOf(key),
+                            "expected lower-case letters, digits and '_' (at most 63)");
             }
             (std::string_view(key) == "slot" ? source.slot : source.publication) = *v;
           }
         }
         if (auto* n = map->Get("tables")) {
           if (auto tables = reader_.StringList(*n, map->PathOf("tables"))) {
-            if (tables->empty()) reader_.Error(*n, map->PathOf("tables"), "list at least one table");
+            if (tables->empty())
+              reader_.Error(*n, map->PathOf("tables"), "list at least one table");
             source.tables = *tables;
           }
         }
         if (auto* n = map->Get("snapshot")) {
-          if (auto s = reader_.Enum(*n, map->PathOf("snapshot"), {"initial", "never"})) source.snapshot_initial = *s == "initial";
+          if (auto s = reader_.Enum(*n, map->PathOf("snapshot"), {"initial", "never"}))
+            source.snapshot_initial = *s == "initial";
         }
         if (auto* n = map->Get("heartbeat")) {
           if (auto d = reader_.Duration(*n, map->PathOf("heartbeat"))) source.heartbeat = *d;
@@ -306,36 +328,45 @@ class Loader {
     if (!items) return;
     for (size_t i = 0; i < items->size(); ++i) {
       std::string path = YamlReader::Index("mappings", i);
-      auto map = reader_.ReadMap((*items)[i], path, {"source", "match", "stream", "type", "data", "metadata"});
+      auto map = reader_.ReadMap((*items)[i], path,
+                                 {"source", "match", "stream", "type", "data", "metadata"});
       if (!map) continue;
       MappingConfig mapping;
       if (auto* n = map->Get("source")) {
         if (auto s = reader_.Name(*n, map->PathOf("source"))) {
-          if (!SourceDeclared(*s)) reader_.Error(*n, map->PathOf("source"), "no source named " + *s + " is declared");
+          if (!SourceDeclared(*s))
+            reader_.Error(*n, map->PathOf("source"), "no source named " + *s + " is declared");
           mapping.source = *s;
         }
       }
       if (auto* n = map->Get("match")) {
         if (auto f = reader_.Filter(*n, map->PathOf("match"), false)) mapping.match = std::move(*f);
       }
-      if (auto* n = map->Get("stream")) mapping.stream = reader_.Template(*n, map->PathOf("stream"));
+      if (auto* n = map->Get("stream"))
+        mapping.stream = reader_.Template(*n, map->PathOf("stream"));
       if (auto* n = map->Get("type")) mapping.type = reader_.Template(*n, map->PathOf("type"));
       if (auto* n = map->Get("data")) mapping.data = reader_.JsonTemplate(*n, map->PathOf("data"));
-      if (auto* n = map->Get("metadata")) mapping.metadata = reader_.JsonTemplate(*n, map->PathOf("metadata"));
+      if (auto* n = map->Get("metadata"))
+        mapping.metadata = reader_.JsonTemplate(*n, map->PathOf("metadata"));
       config_.mappings.push_back(std::move(mapping));
     }
   }
 
-  std::optional<std::string> DocumentField(const YAML::Node& node, const std::string& path, const std::string& field,
-                                           bool allow_reserved) {
+  std::optional<std::string> DocumentField(const YAML::Node& node, const std::string& path,
+                                           const std::string& field, bool allow_reserved) {
     bool ok = !field.empty() && field.size() <= 64;
-    for (char c : field) ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_');
-    if (ok && field[0] == '_' && !(allow_reserved && (field == "_key" || field == "_version" || field == "_position"))) {
-      reader_.Error(node, path, "document fields starting with '_' are reserved (_key, _version, _position)");
+    for (char c : field)
+      ok = ok &&
+           ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_');
+    if (ok && field[0] == '_' &&
+        !(allow_reserved && (field == "_key" || field == "_version" || field == "_position"))) {
+      reader_.Error(node, path,
+                    "document fields starting with '_' are reserved (_key, _version, _position)");
       return std::nullopt;
     }
     if (!ok) {
-      reader_.Error(node, path, "expected a field name of letters, digits and '_', got \"" + field + "\"");
+      reader_.Error(node, path,
+                    "expected a field name of letters, digits and '_', got \"" + field + "\"");
       return std::nullopt;
     }
     return field;
@@ -365,27 +396,24 @@ class Loader {
       std::string path = YamlReader::Index("projections", i);
       auto map = reader_.ReadMap((*items)[i], path, {"name", "from", "key", "on", "indexes"});
       if (!map) continue;
-      Required(*map, "name");
       Required(*map, "key");
       Required(*map, "on");
       ProjectionConfig projection;
       if (auto json = reader_.Json((*items)[i], path)) projection.definition = *json;
-      if (auto* n = map->Get("name")) {
-        if (auto name = reader_.Name(*n, map->PathOf("name"))) {
-          projection.name = *name;
-          if (!names.insert(*name).second) reader_.Error(*n, map->PathOf("name"), "duplicate projection name " + *name);
-        }
-      }
+      projection.name = UniqueName(*map, names, "projection");
       if (auto* n = map->Get("from")) {
         std::string from_path = map->PathOf("from");
         if (auto from = reader_.ReadMap(*n, from_path, {"types", "streams", "match"})) {
           if (auto* v = from->Get("types")) {
-            if (auto types = reader_.StringList(*v, from->PathOf("types"))) projection.from_types = *types;
+            if (auto types = reader_.StringList(*v, from->PathOf("types")))
+              projection.from_types = *types;
           }
           if (auto* v = from->Get("streams")) {
-            if (auto streams = reader_.StringList(*v, from->PathOf("streams"))) projection.from_streams = *streams;
+            if (auto streams = reader_.StringList(*v, from->PathOf("streams")))
+              projection.from_streams = *streams;
           }
-          if (auto* v = from->Get("match")) projection.from_match = reader_.Filter(*v, from->PathOf("match"), false);
+          if (auto* v = from->Get("match"))
+            projection.from_match = reader_.Filter(*v, from->PathOf("match"), false);
         }
       }
       if (auto* n = map->Get("key")) {
@@ -401,7 +429,8 @@ class Loader {
           for (size_t k = 0; k < list->size(); ++k) {
             std::string here = YamlReader::Index(indexes_path, k);
             auto field = reader_.String((*list)[k], here);
-            if (field && DocumentField((*list)[k], here, *field, true)) projection.indexes.push_back(*field);
+            if (field && DocumentField((*list)[k], here, *field, true))
+              projection.indexes.push_back(*field);
           }
         }
       }
@@ -420,7 +449,8 @@ class Loader {
         reader_.Error(it->first, here, "event type is empty");
         continue;
       }
-      auto ops = reader_.ReadMap(it->second, here, {"set", "unset", "inc", "min", "max", "push", "delete"});
+      auto ops = reader_.ReadMap(it->second, here,
+                                 {"set", "unset", "inc", "min", "max", "push", "delete"});
       if (!ops) continue;
       ProjectionConfig::Handler handler;
       if (auto* v = ops->Get("set")) LoadFieldTemplates(*v, ops->PathOf("set"), handler.set);
@@ -437,10 +467,12 @@ class Loader {
       if (auto* v = ops->Get("push")) LoadPush(*v, ops->PathOf("push"), handler);
       if (auto* v = ops->Get("delete")) {
         if (auto del = reader_.Bool(*v, ops->PathOf("delete"))) {
-          if (!*del) reader_.Error(*v, ops->PathOf("delete"), "write delete: true, or leave it out");
+          if (!*del)
+            reader_.Error(*v, ops->PathOf("delete"), "write delete: true, or leave it out");
           handler.remove = *del;
           if (*del && ops->node().size() > 1) {
-            reader_.Error(*v, ops->PathOf("delete"), "delete: true cannot be combined with other operations");
+            reader_.Error(*v, ops->PathOf("delete"),
+                          "delete: true cannot be combined with other operations");
           }
         }
       }
@@ -448,7 +480,8 @@ class Loader {
     }
   }
 
-  void LoadPush(const YAML::Node& node, const std::string& path, ProjectionConfig::Handler& handler) {
+  void LoadPush(const YAML::Node& node, const std::string& path,
+                ProjectionConfig::Handler& handler) {
     auto map = reader_.ReadOpenMap(node, path);
     if (!map) return;
     for (auto it = node.begin(); it != node.end(); ++it) {
@@ -459,11 +492,13 @@ class Loader {
       const YAML::Node spec = it->second;  // a copy: it-> is a proxy temporary
       const YAML::Node* value = &spec;
       // `field: {value: T, limit: N}` keeps the last N; `field: T` keeps everything.
-      if (spec.IsMap() && spec["value"] && spec.size() <= 2 && (spec.size() == 1 || spec["limit"])) {
+      if (spec.IsMap() && spec["value"] && spec.size() <= 2 &&
+          (spec.size() == 1 || spec["limit"])) {
         auto inner = reader_.ReadMap(spec, here, {"value", "limit"});
         if (!inner) continue;
         value = inner->Get("value");
-        if (auto* l = inner->Get("limit")) push.limit = reader_.Integer(*l, inner->PathOf("limit"), 1, 1'000'000);
+        if (auto* l = inner->Get("limit"))
+          push.limit = reader_.Integer(*l, inner->PathOf("limit"), 1, 1'000'000);
         auto t = reader_.JsonTemplate(*value, inner->PathOf("value"));
         if (!t) continue;
         CheckRoots(*value, here, t->ReferencedPaths(), EventRoots(), "a projection");
@@ -478,14 +513,18 @@ class Loader {
     }
   }
 
-  std::optional<RetryPolicy> LoadRetry(const YAML::Node& node, const std::string& path, RetryPolicy policy) {
-    auto map = reader_.ReadMap(node, path, {"max_attempts", "initial_interval", "backoff", "max_interval", "jitter"});
+  std::optional<RetryPolicy> LoadRetry(const YAML::Node& node, const std::string& path,
+                                       RetryPolicy policy) {
+    auto map = reader_.ReadMap(
+        node, path, {"max_attempts", "initial_interval", "backoff", "max_interval", "jitter"});
     if (!map) return std::nullopt;
     if (auto* n = map->Get("max_attempts")) {
-      if (auto v = reader_.Integer(*n, map->PathOf("max_attempts"), 1, 1000)) policy.max_attempts = static_cast<int>(*v);
+      if (auto v = reader_.Integer(*n, map->PathOf("max_attempts"), 1, 1000))
+        policy.max_attempts = static_cast<int>(*v);
     }
     if (auto* n = map->Get("initial_interval")) {
-      if (auto v = reader_.Duration(*n, map->PathOf("initial_interval"))) policy.initial_interval = *v;
+      if (auto v = reader_.Duration(*n, map->PathOf("initial_interval")))
+        policy.initial_interval = *v;
     }
     if (auto* n = map->Get("backoff")) {
       if (auto v = reader_.Number(*n, map->PathOf("backoff"), 1.0, 100.0)) policy.backoff = *v;
@@ -498,7 +537,8 @@ class Loader {
         policy.jitter = *v == "full" ? RetryPolicy::Jitter::kFull : RetryPolicy::Jitter::kNone;
       }
     }
-    if (policy.initial_interval.count() <= 0) reader_.Error(node, map->PathOf("initial_interval"), "must be more than 0ms");
+    if (policy.initial_interval.count() <= 0)
+      reader_.Error(node, map->PathOf("initial_interval"), "must be more than 0ms");
     if (policy.max_interval < policy.initial_interval) {
       reader_.Error(node, map->PathOf("max_interval"), "must not be shorter than initial_interval");
     }
@@ -516,38 +556,48 @@ class Loader {
 
   // What saga templates may read: trigger, saga, services, and steps.<name> for the
   // step names in `visible`, each only as .response or .status.
-  void CheckSagaScope(const YAML::Node& node, const std::string& path, const std::vector<core::JsonPath>& paths,
+  void CheckSagaScope(const YAML::Node& node, const std::string& path,
+                      const std::vector<core::JsonPath>& paths,
                       const std::set<std::string>& visible, const std::string& scope) {
     static const std::set<std::string> kRoots = {"trigger", "saga", "steps", "services"};
     for (const core::JsonPath& p : paths) {
       if (p.empty() || p[0].is_index) continue;
       const std::string& root = p[0].key;
       if (root == "env") {
-        reader_.Error(node, path, "templates never see env; use ${env:NAME}, which is replaced when the config loads");
+        reader_.Error(
+            node, path,
+            "templates never see env; use ${env:NAME}, which is replaced when the config loads");
         continue;
       }
       if (!kRoots.count(root)) {
-        reader_.Error(node, path, "template reads \"" + core::FormatJsonPath(p) +
-                                      "\", but a saga only sees trigger, saga, steps and services");
+        reader_.Error(node, path,
+                      "template reads \"" + core::FormatJsonPath(p) +
+                          "\", but a saga only sees trigger, saga, steps and services");
         continue;
       }
-      if (root == "saga" && p.size() > 1 && !p[1].is_index && p[1].key != "name" && p[1].key != "id" &&
-          p[1].key != "error") {
+      if (root == "saga" && p.size() > 1 && !p[1].is_index && p[1].key != "name" &&
+          p[1].key != "id" && p[1].key != "error") {
         reader_.Error(node, path, "saga has name, id and error, not \"" + p[1].key + "\"");
       }
       if (root != "steps" || p.size() < 2) continue;
       const std::string& step = p[1].key;
       if (!visible.count(step)) {
-        reader_.Error(node, path, "template reads steps." + step + ", which " + scope + " cannot see" +
-                                      (known_steps_.count(step) ? " (only earlier steps are visible)" : " (no such step)"));
-      } else if (p.size() > 2 && (p[2].is_index || (p[2].key != "response" && p[2].key != "status"))) {
-        reader_.Error(node, path, "steps." + step + " has response and status, not \"" + core::FormatJsonPath({p[2]}) + "\"");
+        reader_.Error(node, path,
+                      "template reads steps." + step + ", which " + scope + " cannot see" +
+                          (known_steps_.count(step) ? " (only earlier steps are visible)"
+                                                    : " (no such step)"));
+      } else if (p.size() > 2 &&
+                 (p[2].is_index || (p[2].key != "response" && p[2].key != "status"))) {
+        reader_.Error(node, path,
+                      "steps." + step + " has response and status, not \"" +
+                          core::FormatJsonPath({p[2]}) + "\"");
       }
     }
   }
 
   std::optional<HttpCallConfig> LoadCall(const YAML::Node& node, const std::string& path,
-                                         const std::set<std::string>& visible, const std::string& scope) {
+                                         const std::set<std::string>& visible,
+                                         const std::string& scope) {
     auto map = reader_.ReadMap(node, path, {"call", "method", "path", "body", "headers"});
     if (!map) return std::nullopt;
     Required(*map, "call");
@@ -556,13 +606,16 @@ class Loader {
     if (auto* n = map->Get("call")) {
       if (auto service = reader_.Name(*n, map->PathOf("call"))) {
         if (!config_.services.count(*service)) {
-          reader_.Error(*n, map->PathOf("call"), "no service named " + *service + " under services:");
+          reader_.Error(*n, map->PathOf("call"),
+                        "no service named " + *service + " under services:");
         }
         call.service = *service;
       }
     }
     if (auto* n = map->Get("method")) {
-      if (auto m = reader_.Enum(*n, map->PathOf("method"), {"GET", "POST", "PUT", "PATCH", "DELETE"})) call.method = *m;
+      if (auto m =
+              reader_.Enum(*n, map->PathOf("method"), {"GET", "POST", "PUT", "PATCH", "DELETE"}))
+        call.method = *m;
     }
     if (auto* n = map->Get("path")) {
       if (auto t = reader_.Template(*n, map->PathOf("path"))) {
@@ -598,7 +651,8 @@ class Loader {
     return call;
   }
 
-  std::optional<EmitConfig> LoadEmit(const YAML::Node& node, const std::string& path, const std::set<std::string>& all_steps) {
+  std::optional<EmitConfig> LoadEmit(const YAML::Node& node, const std::string& path,
+                                     const std::set<std::string>& all_steps) {
     auto outer = reader_.ReadMap(node, path, {"emit"});
     if (!outer) return std::nullopt;
     const YAML::Node* emit_node = outer->Get("emit");
@@ -658,30 +712,28 @@ class Loader {
     for (size_t i = 0; i < items->size(); ++i) {
       std::string path = YamlReader::Index("sagas", i);
       auto map = reader_.ReadMap((*items)[i], path,
-                                 {"name", "trigger", "id", "timeout", "retry", "compensation_retry", "steps",
-                                  "on_completed", "on_compensated"});
+                                 {"name", "trigger", "id", "timeout", "retry", "compensation_retry",
+                                  "steps", "on_completed", "on_compensated"});
       if (!map) continue;
-      Required(*map, "name");
       Required(*map, "steps");
       SagaConfig saga;
       if (auto json = reader_.Json((*items)[i], path)) saga.definition = *json;
-      if (auto* n = map->Get("name")) {
-        if (auto name = reader_.Name(*n, map->PathOf("name"))) {
-          saga.name = *name;
-          if (!names.insert(*name).second) reader_.Error(*n, map->PathOf("name"), "duplicate saga name " + *name);
-        }
-      }
+      saga.name = UniqueName(*map, names, "saga");
       if (auto* n = map->Get("trigger")) {
         if (auto trigger = reader_.ReadMap(*n, map->PathOf("trigger"), {"type", "match"})) {
           Required(*trigger, "type");
-          if (auto* t = trigger->Get("type")) saga.trigger_type = reader_.NonEmptyString(*t, trigger->PathOf("type"));
-          if (auto* m = trigger->Get("match")) saga.trigger_match = reader_.Filter(*m, trigger->PathOf("match"), false);
+          if (auto* t = trigger->Get("type"))
+            saga.trigger_type = reader_.NonEmptyString(*t, trigger->PathOf("type"));
+          if (auto* m = trigger->Get("match"))
+            saga.trigger_match = reader_.Filter(*m, trigger->PathOf("match"), false);
         }
-        if (!map->Has("id")) reader_.Error(map->node(), map->PathOf("id"), "required when the saga has a trigger");
+        if (!map->Has("id"))
+          reader_.Error(map->node(), map->PathOf("id"), "required when the saga has a trigger");
       }
       if (auto* n = map->Get("id")) {
         if (auto id = reader_.Template(*n, map->PathOf("id"))) {
-          CheckRoots(*n, map->PathOf("id"), id->ReferencedPaths(), EventRoots(), "a saga id (over its trigger event)");
+          CheckRoots(*n, map->PathOf("id"), id->ReferencedPaths(), EventRoots(),
+                     "a saga id (over its trigger event)");
           saga.id = std::move(*id);
         }
       }
@@ -692,30 +744,35 @@ class Loader {
         if (auto r = LoadRetry(*n, map->PathOf("retry"), saga.retry)) saga.retry = *r;
       }
       if (auto* n = map->Get("compensation_retry")) {
-        if (auto r = LoadRetry(*n, map->PathOf("compensation_retry"), saga.compensation_retry)) saga.compensation_retry = *r;
+        if (auto r = LoadRetry(*n, map->PathOf("compensation_retry"), saga.compensation_retry))
+          saga.compensation_retry = *r;
       }
       known_steps_.clear();
       std::vector<YAML::Node> step_nodes;
       if (auto* n = map->Get("steps")) {
         if (auto list = reader_.ReadList(*n, map->PathOf("steps"))) {
           step_nodes = *list;
-          if (list->empty()) reader_.Error(*n, map->PathOf("steps"), "a saga needs at least one step");
+          if (list->empty())
+            reader_.Error(*n, map->PathOf("steps"), "a saga needs at least one step");
           for (const YAML::Node& s : *list) {
-            if (s.IsMap() && s["name"] && s["name"].IsScalar()) known_steps_.insert(s["name"].Scalar());
+            if (s.IsMap() && s["name"] && s["name"].IsScalar())
+              known_steps_.insert(s["name"].Scalar());
           }
         }
       }
       std::set<std::string> earlier;
       for (size_t k = 0; k < step_nodes.size(); ++k) {
         std::string step_path = YamlReader::Index(map->PathOf("steps"), k);
-        auto step_map = reader_.ReadMap(step_nodes[k], step_path, {"name", "action", "await", "compensation", "timeout"});
+        auto step_map = reader_.ReadMap(step_nodes[k], step_path,
+                                        {"name", "action", "await", "compensation", "timeout"});
         if (!step_map) continue;
         Required(*step_map, "name");
         SagaStepConfig step;
         if (auto* n = step_map->Get("name")) {
           if (auto name = reader_.Name(*n, step_map->PathOf("name"))) {
             step.name = *name;
-            if (earlier.count(*name)) reader_.Error(*n, step_map->PathOf("name"), "duplicate step name " + *name);
+            if (earlier.count(*name))
+              reader_.Error(*n, step_map->PathOf("name"), "duplicate step name " + *name);
           }
         }
         bool has_action = step_map->Has("action"), has_await = step_map->Has("await");
@@ -723,20 +780,23 @@ class Loader {
           reader_.Error(step_nodes[k], step_path, "a step has exactly one of action and await");
         }
         const std::string scope = "the action of step " + step.name;
-        if (auto* n = step_map->Get("action")) step.action = LoadCall(*n, step_map->PathOf("action"), earlier, scope);
+        if (auto* n = step_map->Get("action"))
+          step.action = LoadCall(*n, step_map->PathOf("action"), earlier, scope);
         if (auto* n = step_map->Get("await")) {
           if (auto await = reader_.ReadMap(*n, step_map->PathOf("await"), {"type", "match"})) {
             Required(*await, "type");
             AwaitConfig config;
             if (auto* t = await->Get("type")) {
-              if (auto type = reader_.NonEmptyString(*t, await->PathOf("type"))) config.type = *type;
+              if (auto type = reader_.NonEmptyString(*t, await->PathOf("type")))
+                config.type = *type;
             }
             if (auto* m = await->Get("match")) {
               if (auto f = reader_.Filter(*m, await->PathOf("match"), true)) {
                 // Await operands are templates over the saga context.
                 std::vector<core::JsonPath> paths;
                 CollectFilterTemplatePaths(f->source(), paths);
-                CheckSagaScope(*m, await->PathOf("match"), paths, earlier, "the await of step " + step.name);
+                CheckSagaScope(*m, await->PathOf("match"), paths, earlier,
+                               "the await of step " + step.name);
                 config.match = std::move(*f);
               }
             }
@@ -745,7 +805,8 @@ class Loader {
         }
         if (auto* n = step_map->Get("compensation")) {
           if (has_await) {
-            reader_.Error(*n, step_map->PathOf("compensation"), "an await step has nothing to compensate");
+            reader_.Error(*n, step_map->PathOf("compensation"),
+                          "an await step has nothing to compensate");
           } else {
             std::set<std::string> with_own = earlier;
             with_own.insert(step.name);
@@ -753,12 +814,15 @@ class Loader {
                                          "the compensation of step " + step.name);
           }
         }
-        if (auto* n = step_map->Get("timeout")) step.timeout = PositiveDuration(*n, step_map->PathOf("timeout"));
+        if (auto* n = step_map->Get("timeout"))
+          step.timeout = PositiveDuration(*n, step_map->PathOf("timeout"));
         earlier.insert(step.name);
         saga.steps.push_back(std::move(step));
       }
-      if (auto* n = map->Get("on_completed")) saga.on_completed = LoadEmit(*n, map->PathOf("on_completed"), earlier);
-      if (auto* n = map->Get("on_compensated")) saga.on_compensated = LoadEmit(*n, map->PathOf("on_compensated"), earlier);
+      if (auto* n = map->Get("on_completed"))
+        saga.on_completed = LoadEmit(*n, map->PathOf("on_completed"), earlier);
+      if (auto* n = map->Get("on_compensated"))
+        saga.on_compensated = LoadEmit(*n, map->PathOf("on_compensated"), earlier);
       config_.sagas.push_back(std::move(saga));
     }
   }
@@ -784,17 +848,13 @@ class Loader {
       if (auto items = reader_.ReadList(*n, "outbox.destinations")) {
         for (size_t i = 0; i < items->size(); ++i) {
           std::string path = YamlReader::Index("outbox.destinations", i);
-          auto d = reader_.ReadMap((*items)[i], path, {"name", "type", "url", "stream", "subject", "secret", "path", "timeout"});
+          auto d = reader_.ReadMap(
+              (*items)[i], path,
+              {"name", "type", "url", "stream", "subject", "secret", "path", "timeout"});
           if (!d) continue;
-          Required(*d, "name");
           Required(*d, "type");
           DestinationConfig dest;
-          if (auto* v = d->Get("name")) {
-            if (auto name = reader_.Name(*v, d->PathOf("name"))) {
-              dest.name = *name;
-              if (!names.insert(*name).second) reader_.Error(*v, d->PathOf("name"), "duplicate destination name " + *name);
-            }
-          }
+          dest.name = UniqueName(*d, names, "destination");
           std::string type;
           if (auto* v = d->Get("type")) {
             if (auto t = reader_.Enum(*v, d->PathOf("type"), {"nats", "http", "jsonl"})) type = *t;
@@ -803,7 +863,9 @@ class Loader {
             for (const char* key : {"url", "stream", "subject", "secret", "path"}) {
               bool ok = false;
               for (std::string_view k : keys) ok = ok || k == key;
-              if (!ok && d->Has(key)) reader_.Error(*d->Get(key), d->PathOf(key), "not used by " + type + " destinations");
+              if (!ok && d->Has(key))
+                reader_.Error(*d->Get(key), d->PathOf(key),
+                              "not used by " + type + " destinations");
             }
           };
           if (type == "nats") {
@@ -814,7 +876,8 @@ class Loader {
             Required(*d, "subject");
             if (auto* v = d->Get("url")) {
               if (auto url = reader_.NonEmptyString(*v, d->PathOf("url"))) {
-                if (url->rfind("nats://", 0) != 0) reader_.Error(*v, d->PathOf("url"), "expected a URL like nats://127.0.0.1:4222");
+                if (url->rfind("nats://", 0) != 0)
+                  reader_.Error(*v, d->PathOf("url"), "expected a URL like nats://127.0.0.1:4222");
                 dest.url = *url;
               }
             }
@@ -823,7 +886,8 @@ class Loader {
             }
             if (auto* v = d->Get("subject")) {
               if (auto t = reader_.Template(*v, d->PathOf("subject"))) {
-                CheckRoots(*v, d->PathOf("subject"), t->ReferencedPaths(), EventRoots(), "a subject");
+                CheckRoots(*v, d->PathOf("subject"), t->ReferencedPaths(), EventRoots(),
+                           "a subject");
                 dest.subject = std::move(*t);
               }
             }
@@ -834,7 +898,8 @@ class Loader {
             if (auto* v = d->Get("url")) {
               if (auto url = reader_.NonEmptyString(*v, d->PathOf("url"))) {
                 if (url->rfind("http://", 0) != 0 && url->rfind("https://", 0) != 0) {
-                  reader_.Error(*v, d->PathOf("url"), "expected a URL like http://127.0.0.1:9200/hooks");
+                  reader_.Error(*v, d->PathOf("url"),
+                                "expected a URL like http://127.0.0.1:9200/hooks");
                 }
                 dest.url = *url;
               }
@@ -847,7 +912,8 @@ class Loader {
             allowed({"path"});
             Required(*d, "path");
             if (auto* v = d->Get("path")) {
-              if (auto p = reader_.NonEmptyString(*v, d->PathOf("path"))) dest.path = ResolvePath(base_dir_, *p);
+              if (auto p = reader_.NonEmptyString(*v, d->PathOf("path")))
+                dest.path = ResolvePath(base_dir_, *p);
             }
           }
           if (auto* v = d->Get("timeout")) {
@@ -873,7 +939,8 @@ class Loader {
             if (auto to = reader_.StringList(*v, p->PathOf("to"))) {
               if (to->empty()) reader_.Error(*v, p->PathOf("to"), "name at least one destination");
               for (const std::string& dest : *to) {
-                if (!names.count(dest)) reader_.Error(*v, p->PathOf("to"), "no destination named " + dest);
+                if (!names.count(dest))
+                  reader_.Error(*v, p->PathOf("to"), "no destination named " + dest);
               }
               rule.to = *to;
             }
@@ -894,10 +961,12 @@ class Loader {
     auto map = reader_.ReadMap(node, "runtime", {"saga_workers", "http_threads"});
     if (!map) return;
     if (auto* n = map->Get("saga_workers")) {
-      if (auto v = reader_.Integer(*n, "runtime.saga_workers", 1, 4096)) config_.runtime.saga_workers = static_cast<int>(*v);
+      if (auto v = reader_.Integer(*n, "runtime.saga_workers", 1, 4096))
+        config_.runtime.saga_workers = static_cast<int>(*v);
     }
     if (auto* n = map->Get("http_threads")) {
-      if (auto v = reader_.Integer(*n, "runtime.http_threads", 1, 1024)) config_.runtime.http_threads = static_cast<int>(*v);
+      if (auto v = reader_.Integer(*n, "runtime.http_threads", 1, 1024))
+        config_.runtime.http_threads = static_cast<int>(*v);
     }
   }
 
@@ -918,21 +987,25 @@ std::string ParentDir(const std::string& path) {
 
 const char* RoleName(Role role) {
   switch (role) {
-    case Role::kRead: return "read";
-    case Role::kWrite: return "write";
-    case Role::kAdmin: return "admin";
+    case Role::kRead:
+      return "read";
+    case Role::kWrite:
+      return "write";
+    case Role::kAdmin:
+      return "admin";
   }
   return "read";
 }
 
-Result<Config> LoadConfigString(std::string_view yaml, const std::string& file, const std::string& base_dir,
-                                const EnvLookup& env) {
+Result<Config> LoadConfigString(std::string_view yaml, const std::string& file,
+                                const std::string& base_dir, const EnvLookup& env) {
   YAML::Node root;
   try {
     root = YAML::Load(std::string(yaml));
   } catch (const YAML::Exception& e) {
     std::string where = file;
-    if (!e.mark.is_null()) where += ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1);
+    if (!e.mark.is_null())
+      where += ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1);
     return Status::InvalidArgument(where + ": invalid YAML: " + e.msg)
         .WithReason("invalid_config", core::Json{{"errors", {where + ": invalid YAML: " + e.msg}}});
   }
@@ -944,7 +1017,8 @@ Result<Config> LoadConfigFile(const std::string& path, const EnvLookup& env) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     std::string message = path + ": cannot read the config file (" + std::strerror(errno) + ")";
-    return Status::InvalidArgument(message).WithReason("invalid_config", core::Json{{"errors", {message}}});
+    return Status::InvalidArgument(message).WithReason("invalid_config",
+                                                       core::Json{{"errors", {message}}});
   }
   std::ostringstream text;
   text << in.rdbuf();

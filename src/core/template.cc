@@ -13,12 +13,23 @@ namespace rivulet::core {
 
 namespace {
 
-enum class FilterKind { kPascal, kCamel, kSnake, kLower, kUpper, kString, kNumber, kJson, kDefault, kBucket };
+enum class FilterKind {
+  kPascal,
+  kCamel,
+  kSnake,
+  kLower,
+  kUpper,
+  kString,
+  kNumber,
+  kJson,
+  kDefault,
+  kBucket
+};
 
 struct FilterOp {
   FilterKind kind;
   std::string name;
-  Json default_value;   // kDefault
+  Json default_value;     // kDefault
   int64_t bucket_ms = 0;  // kBucket
 };
 
@@ -176,36 +187,39 @@ class Parser {
                                    " at offset " + std::to_string(offset));
   }
 
+  // True if position `i` belongs to a "string literal" (tracked in `in_string`); steps
+  // `i` over an escaped character.
+  bool InStringLiteral(size_t& i, bool& in_string) const {
+    char c = src_[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
+      return true;
+    }
+    if (c == '"') in_string = true;
+    return in_string;
+  }
+
   // The '}' closing an expression that starts at `from`, skipping string literals.
   size_t FindClose(size_t from) const {
     bool in_string = false;
     for (size_t i = from; i < src_.size(); ++i) {
-      char c = src_[i];
-      if (in_string) {
-        if (c == '\\') ++i;
-        else if (c == '"') in_string = false;
-      } else if (c == '"') {
-        in_string = true;
-      } else if (c == '}') {
-        return i;
-      }
+      if (!InStringLiteral(i, in_string) && src_[i] == '}') return i;
     }
     return std::string_view::npos;
   }
 
   // Splits [begin, end) on `sep` outside string literals.
-  std::vector<std::pair<size_t, size_t>> Split(size_t begin, size_t end, std::string_view sep) const {
+  std::vector<std::pair<size_t, size_t>> Split(size_t begin, size_t end,
+                                               std::string_view sep) const {
     std::vector<std::pair<size_t, size_t>> pieces;
     bool in_string = false;
     size_t start = begin;
     for (size_t i = begin; i < end; ++i) {
-      char c = src_[i];
-      if (in_string) {
-        if (c == '\\') ++i;
-        else if (c == '"') in_string = false;
-      } else if (c == '"') {
-        in_string = true;
-      } else if (src_.compare(i, sep.size(), sep) == 0 && i + sep.size() <= end) {
+      if (InStringLiteral(i, in_string)) continue;
+      if (src_.compare(i, sep.size(), sep) == 0 && i + sep.size() <= end) {
         pieces.emplace_back(start, i);
         i += sep.size() - 1;
         start = i + 1;
@@ -293,10 +307,9 @@ class Parser {
       return op;
     }
     if (name.empty()) return Error(b, "expected a filter name after '|'");
-    return Error(b,
-                 "unknown filter \"" + op.name +
-                     "\" (known: pascal, camel, snake, lower, upper, string, number, json, "
-                     "default, bucket)");
+    return Error(b, "unknown filter \"" + op.name +
+                        "\" (known: pascal, camel, snake, lower, upper, string, number, json, "
+                        "default, bucket)");
   }
 
   std::string_view src_;
@@ -379,14 +392,17 @@ struct Template::Impl {
         AppendTemplateText(out, v);
         return Json(std::move(out));
       }
-      case FilterKind::kNumber: return ToNumber(v);
-      case FilterKind::kJson: return Json(DumpJson(v));
+      case FilterKind::kNumber:
+        return ToNumber(v);
+      case FilterKind::kJson:
+        return Json(DumpJson(v));
       case FilterKind::kBucket: {
         ASSIGN_OR_RETURN(int64_t ms, ToMillis(v));
         int64_t floored = ms - ((ms % op.bucket_ms) + op.bucket_ms) % op.bucket_ms;
         return Json(FormatRfc3339Millis(floored));
       }
-      case FilterKind::kDefault: return v;
+      case FilterKind::kDefault:
+        return v;
     }
     return v;
   }
@@ -507,7 +523,8 @@ Result<JsonTemplate> JsonTemplate::Parse(const Json& shape) {
   RETURN_IF_ERROR(CompileShape(shape, where, compiled));
   JsonTemplate t;
   t.shape_ = shape;
-  for (auto& [path, tmpl] : compiled) t.templates_.push_back(Slot{std::move(path), std::move(tmpl)});
+  for (auto& [path, tmpl] : compiled)
+    t.templates_.push_back(Slot{std::move(path), std::move(tmpl)});
   return t;
 }
 
