@@ -36,7 +36,8 @@ inline constexpr int64_t kStreams = 10'000;
 inline constexpr int64_t kBatch = 100;
 
 inline std::string RowData(int64_t i) {
-  return R"({"order_id":"o-)" + std::to_string(i) + R"(","customer":"c-)" + std::to_string(i % 977) +
+  return R"({"order_id":"o-)" + std::to_string(i) + R"(","customer":"c-)" +
+         std::to_string(i % 977) +
          R"(","total_amount":129.95,"currency":"EUR","items":3,"region":"eu-west"})";
 }
 
@@ -48,8 +49,8 @@ inline BenchRow MakeRow(int64_t i) {
 // Event i of the batched workloads: batches of 100 events, each batch to one stream.
 inline BenchRow MakeBatchRow(int64_t i) {
   int64_t batch = i / kBatch;
-  return BenchRow{"order-" + std::to_string(batch % kStreams), (batch / kStreams) * kBatch + i % kBatch,
-                  "OrderPlaced", RowData(i)};
+  return BenchRow{"order-" + std::to_string(batch % kStreams),
+                  (batch / kStreams) * kBatch + i % kBatch, "OrderPlaced", RowData(i)};
 }
 
 }  // namespace rivulet::bench

@@ -21,7 +21,9 @@ void Check(int rc, sqlite3* db, const char* what) {
   }
 }
 
-void Exec(sqlite3* db, const std::string& sql) { Check(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), db, sql.c_str()); }
+void Exec(sqlite3* db, const std::string& sql) {
+  Check(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), db, sql.c_str());
+}
 
 // A database with the store's schema and pragmas, without the store.
 sqlite3* OpenRaw(const std::string& path) {
@@ -33,7 +35,8 @@ sqlite3* OpenRaw(const std::string& path) {
 }
 
 constexpr const char* kInsertSql =
-    "INSERT INTO events (stream, version, id, type, data, metadata, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    "INSERT INTO events (stream, version, id, type, data, metadata, recorded_at) VALUES (?1, ?2, "
+    "?3, ?4, ?5, ?6, ?7)";
 
 struct RawRow {
   BenchRow row;
@@ -51,7 +54,8 @@ std::vector<RawRow> MakeRows(int64_t count, BenchRow (*make)(int64_t), int64_t n
 
 void InsertRow(sqlite3_stmt* insert, const RawRow& raw, int64_t now) {
   const BenchRow& row = raw.row;
-  sqlite3_bind_text(insert, 1, row.stream.data(), static_cast<int>(row.stream.size()), SQLITE_STATIC);
+  sqlite3_bind_text(insert, 1, row.stream.data(), static_cast<int>(row.stream.size()),
+                    SQLITE_STATIC);
   sqlite3_bind_int64(insert, 2, row.version);
   sqlite3_bind_blob(insert, 3, raw.id.bytes().data(), 16, SQLITE_STATIC);
   sqlite3_bind_text(insert, 4, row.type.data(), static_cast<int>(row.type.size()), SQLITE_STATIC);
@@ -68,9 +72,11 @@ void InsertRow(sqlite3_stmt* insert, const RawRow& raw, int64_t now) {
 core::Json MeasureRawInserts(const std::string& dir, int64_t batched_rows, double single_seconds) {
   core::Json out;
   int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::system_clock::now().time_since_epoch()).count();
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
   // 1,000-row transactions, for both row shapes the store benchmarks write.
-  const std::pair<const char*, BenchRow (*)(int64_t)> shapes[] = {{"scattered", &MakeRow}, {"batched", &MakeBatchRow}};
+  const std::pair<const char*, BenchRow (*)(int64_t)> shapes[] = {{"scattered", &MakeRow},
+                                                                  {"batched", &MakeBatchRow}};
   for (const auto& [shape, make] : shapes) {
     sqlite3* db = OpenRaw(dir + "/raw-" + shape + ".db");
     sqlite3_stmt* insert = nullptr;
@@ -79,10 +85,12 @@ core::Json MeasureRawInserts(const std::string& dir, int64_t batched_rows, doubl
     auto start = Clock::now();
     for (int64_t i = 0; i < batched_rows;) {
       Exec(db, "BEGIN IMMEDIATE");
-      for (int k = 0; k < 1000 && i < batched_rows; ++k, ++i) InsertRow(insert, rows[static_cast<size_t>(i)], now);
+      for (int k = 0; k < 1000 && i < batched_rows; ++k, ++i)
+        InsertRow(insert, rows[static_cast<size_t>(i)], now);
       Exec(db, "COMMIT");
     }
-    out[std::string("insert_1000_per_tx_") + shape + "_rows_per_s"] = static_cast<double>(batched_rows) / SecondsSince(start);
+    out[std::string("insert_1000_per_tx_") + shape + "_rows_per_s"] =
+        static_cast<double>(batched_rows) / SecondsSince(start);
     sqlite3_finalize(insert);
     sqlite3_close(db);
   }
@@ -90,7 +98,8 @@ core::Json MeasureRawInserts(const std::string& dir, int64_t batched_rows, doubl
     sqlite3* db = OpenRaw(dir + "/raw-single.db");
     sqlite3_stmt* insert = nullptr;
     Check(sqlite3_prepare_v2(db, kInsertSql, -1, &insert, nullptr), db, "prepare");
-    std::vector<RawRow> rows = MakeRows(static_cast<int64_t>(single_seconds * 50'000), &MakeRow, now);
+    std::vector<RawRow> rows =
+        MakeRows(static_cast<int64_t>(single_seconds * 50'000), &MakeRow, now);
     auto start = Clock::now();
     size_t i = 0;
     while (SecondsSince(start) < single_seconds && i < rows.size()) {
@@ -110,10 +119,11 @@ core::Json MeasureRawRead(const std::string& db_path) {
   Check(sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), db, "open");
   Exec(db, "PRAGMA mmap_size=268435456");
   sqlite3_stmt* stmt = nullptr;
-  Check(sqlite3_prepare_v2(db,
-                           "SELECT position, stream, version, id, type, data, metadata, recorded_at FROM events "
-                           "ORDER BY position",
-                           -1, &stmt, nullptr),
+  Check(sqlite3_prepare_v2(
+            db,
+            "SELECT position, stream, version, id, type, data, metadata, recorded_at FROM events "
+            "ORDER BY position",
+            -1, &stmt, nullptr),
         db, "prepare");
   double best = 0;
   int64_t rows = 0;
@@ -127,7 +137,8 @@ core::Json MeasureRawRead(const std::string& db_path) {
       for (int c : {1, 4, 5, 6}) {
         bytes += std::strlen(reinterpret_cast<const char*>(sqlite3_column_text(stmt, c)));
       }
-      bytes += static_cast<size_t>(sqlite3_column_bytes(stmt, 3)) + static_cast<size_t>(sqlite3_column_int64(stmt, 2)) +
+      bytes += static_cast<size_t>(sqlite3_column_bytes(stmt, 3)) +
+               static_cast<size_t>(sqlite3_column_int64(stmt, 2)) +
                static_cast<size_t>(sqlite3_column_int64(stmt, 7));
     }
     double rate = static_cast<double>(rows) / SecondsSince(start);
@@ -149,7 +160,8 @@ core::Json MeasureFsyncs(const std::string& dir, double seconds) {
   int64_t count = 0;
   auto start = Clock::now();
   while (SecondsSince(start) < seconds) {
-    if (pwrite(fd, block, sizeof(block), static_cast<off_t>((count % 256) * 4096)) != sizeof(block)) break;
+    if (pwrite(fd, block, sizeof(block), static_cast<off_t>((count % 256) * 4096)) != sizeof(block))
+      break;
     if (fsync(fd) != 0) break;
     ++count;
   }

@@ -23,7 +23,8 @@ namespace {
 void Progress(const std::string& what) { std::cerr << "rivulet_bench: " << what << std::endl; }
 
 core::Json Target(const std::string& name, double value, const std::string& unit, double limit,
-                  const std::string& limit_name, double target, bool higher_is_better, const std::string& rule) {
+                  const std::string& limit_name, double target, bool higher_is_better,
+                  const std::string& rule) {
   core::Json t{{"name", name}, {"value", value}, {"unit", unit}, {"target", rule}};
   if (limit > 0) {
     t["limit"] = limit;
@@ -79,18 +80,21 @@ int main(int argc, char** argv) {
   const double raw_read = limits["read_rows_per_s"];
   report["targets"] = {
       Target("8 appenders x 1 event", store["append_8x1_events_per_s"], "events/s", raw_scattered,
-             "raw SQLite, 1,000-row transactions of the same single events", 0.40, true, ">= 40% of the limit"),
+             "raw SQLite, 1,000-row transactions of the same single events", 0.40, true,
+             ">= 40% of the limit"),
       Target("1 appender x 1 event", store["append_1x1_events_per_s"], "events/s", raw_single,
              "raw SQLite, one row per transaction", 0.80, true, ">= 80% of the limit"),
-      Target("1 appender x 100-event batches", store["append_1x100_events_per_s"], "events/s", raw_batched,
-             "raw SQLite, 1,000-row transactions of the same batched rows", 0.60, true, ">= 60% of the limit"),
-      Target("global log read", store["read_events_per_s"], "events/s", raw_read, "raw SQLite read", 0.60, true,
+      Target("1 appender x 100-event batches", store["append_1x100_events_per_s"], "events/s",
+             raw_batched, "raw SQLite, 1,000-row transactions of the same batched rows", 0.60, true,
              ">= 60% of the limit"),
-      Target("change-stream p99 at 5,000 events/s", store["change_stream_latency"]["p99_ms"], "ms", 0, "", 5.0, false,
-             "<= 5 ms"),
-      Target("HTTP appends, 8 clients", http["append_events_per_s"], "events/s", 0, "", 10'000, true,
-             ">= 10,000 events/s"),
-      Target("idle rivulet serve resident memory", http["idle_rss_mib"], "MiB", 0, "", 30, false, "<= 30 MB"),
+      Target("global log read", store["read_events_per_s"], "events/s", raw_read, "raw SQLite read",
+             0.60, true, ">= 60% of the limit"),
+      Target("change-stream p99 at 5,000 events/s", store["change_stream_latency"]["p99_ms"], "ms",
+             0, "", 5.0, false, "<= 5 ms"),
+      Target("HTTP appends, 8 clients", http["append_events_per_s"], "events/s", 0, "", 10'000,
+             true, ">= 10,000 events/s"),
+      Target("idle rivulet serve resident memory", http["idle_rss_mib"], "MiB", 0, "", 30, false,
+             "<= 30 MB"),
   };
   std::cout << report.dump(2) << std::endl;
   return 0;

@@ -41,7 +41,8 @@ double SingleEventRate(eventstore::EventStore& store, int threads, double second
   const int64_t per_thread = static_cast<int64_t>(seconds * 40'000 / threads) + 1;
   std::vector<std::vector<eventstore::AppendRequest>> requests(static_cast<size_t>(threads));
   for (int t = 0; t < threads; ++t) {
-    for (int64_t k = 0; k < per_thread; ++k) requests[static_cast<size_t>(t)].push_back(Request(k * threads + t, 1, &MakeRow));
+    for (int64_t k = 0; k < per_thread; ++k)
+      requests[static_cast<size_t>(t)].push_back(Request(k * threads + t, 1, &MakeRow));
   }
   std::atomic<int64_t> total{0};
   std::atomic<bool> failed{false};
@@ -79,7 +80,8 @@ core::Json MeasureStoreAppends(const std::string& dir, double seconds, int64_t b
     auto store = Open(dir + "/store-1x100.db");
     // Requests are built before the clock starts, as a client would have them ready.
     std::vector<eventstore::AppendRequest> requests;
-    for (int64_t i = 0; i < batched_events; i += kBatch) requests.push_back(Request(i, kBatch, &MakeBatchRow));
+    for (int64_t i = 0; i < batched_events; i += kBatch)
+      requests.push_back(Request(i, kBatch, &MakeBatchRow));
     auto start = Clock::now();
     for (const auto& request : requests) {
       if (!store->Append(request).ok()) throw std::runtime_error("batched append failed");
@@ -114,8 +116,12 @@ core::Json MeasureChangeStreamLatency(const std::string& dir, double rate_per_s,
   auto store = Open(dir + "/store-latency.db");
   const int64_t total = static_cast<int64_t>(rate_per_s * seconds);
   // Send times by sequence number (carried in the event as data.seq), in nanoseconds.
-  std::unique_ptr<std::atomic<int64_t>[]> sent(new std::atomic<int64_t>[static_cast<size_t>(total)]);
-  auto now_ns = [] { return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count(); };
+  std::unique_ptr<std::atomic<int64_t>[]> sent(
+      new std::atomic<int64_t>[static_cast<size_t>(total)]);
+  auto now_ns = [] {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+        .count();
+  };
   std::vector<double> latencies_ms;
   latencies_ms.reserve(static_cast<size_t>(total));
 
@@ -128,7 +134,8 @@ core::Json MeasureChangeStreamLatency(const std::string& dir, double rate_per_s,
       int64_t arrived = now_ns();
       for (const auto& e : batch->events) {
         int64_t seq = core::Json::parse(e.data)["seq"].get<int64_t>();
-        latencies_ms.push_back(static_cast<double>(arrived - sent[static_cast<size_t>(seq)].load()) / 1e6);
+        latencies_ms.push_back(
+            static_cast<double>(arrived - sent[static_cast<size_t>(seq)].load()) / 1e6);
         ++received;
       }
     }
@@ -147,7 +154,8 @@ core::Json MeasureChangeStreamLatency(const std::string& dir, double rate_per_s,
         if (k >= total) return;
         auto request = Request(k, 1, &MakeRow);
         request.events[0].data["seq"] = k;
-        std::this_thread::sleep_until(start + std::chrono::duration_cast<Clock::duration>(interval * static_cast<double>(k)));
+        std::this_thread::sleep_until(
+            start + std::chrono::duration_cast<Clock::duration>(interval * static_cast<double>(k)));
         sent[static_cast<size_t>(k)].store(now_ns());
         static_cast<void>(store->Append(request));
       }

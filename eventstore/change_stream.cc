@@ -4,7 +4,8 @@
 
 namespace rivulet::eventstore {
 
-ChangeStream::ChangeStream(EventStore& store, EventFilter filter, LogPosition after, size_t batch_size)
+ChangeStream::ChangeStream(EventStore& store, EventFilter filter, LogPosition after,
+                           size_t batch_size)
     : store_(store) {
   options_.after = after;
   options_.limit = batch_size;

@@ -29,10 +29,12 @@ Result<AppendResult> EventStore::Append(const AppendRequest& request) {
   return std::move(*result);
 }
 
-Result<LogBatch> EventStore::ReadChanges(const LogReadOptions& options, std::chrono::milliseconds max_await,
+Result<LogBatch> EventStore::ReadChanges(const LogReadOptions& options,
+                                         std::chrono::milliseconds max_await,
                                          const std::function<bool()>& cancelled) {
   using Clock = std::chrono::steady_clock;
-  const Clock::time_point deadline = Clock::now() + std::max(max_await, std::chrono::milliseconds(0));
+  const Clock::time_point deadline =
+      Clock::now() + std::max(max_await, std::chrono::milliseconds(0));
   LogReadOptions read = options;
   while (true) {
     ASSIGN_OR_RETURN(LogBatch batch, ReadLog(read));

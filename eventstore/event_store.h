@@ -68,11 +68,11 @@ struct StreamSlice {
 };
 
 struct LogReadOptions {
-  LogPosition after;                    // exclusive
-  size_t limit = 1000;                  // events returned at most
+  LogPosition after;    // exclusive
+  size_t limit = 1000;  // events returned at most
   EventFilter filter;
-  std::optional<int64_t> up_to;         // inclusive last position, if bounded
-  size_t max_scan = 100'000;            // events examined at most per call
+  std::optional<int64_t> up_to;  // inclusive last position, if bounded
+  size_t max_scan = 100'000;     // events examined at most per call
 };
 
 struct LogBatch {
@@ -128,7 +128,8 @@ class EventStore {
   // Waits until a position beyond `after` is committed (true) or the deadline passes,
   // the store closes, or `WakeWaiters` is called (false). Commits in this process wake
   // waiters at once; commits by other processes on the same database within ~50 ms.
-  virtual bool WaitForPositionAfter(int64_t after, std::chrono::steady_clock::time_point deadline) = 0;
+  virtual bool WaitForPositionAfter(int64_t after,
+                                    std::chrono::steady_clock::time_point deadline) = 0;
 
   // Wakes every waiter now (used on shutdown).
   virtual void WakeWaiters() = 0;
@@ -138,7 +139,8 @@ class EventStore {
 
   // Applies `component`'s migrations that are not yet applied, in version order.
   // FailedPrecondition if the database has a newer version than `migrations` know.
-  virtual Status ApplyMigrations(std::string_view component, const std::vector<Migration>& migrations) = 0;
+  virtual Status ApplyMigrations(std::string_view component,
+                                 const std::vector<Migration>& migrations) = 0;
 
   // Ok if the store answers reads and accepts writes; otherwise why not.
   virtual Status Health() = 0;

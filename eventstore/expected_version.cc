@@ -19,35 +19,46 @@ Result<ExpectedVersion> ExpectedVersion::FromJson(const core::Json& value) {
   } else if (value.is_number_integer() && value.get<int64_t>() >= 0) {
     return Exact(value.get<int64_t>());
   }
-  return Status::InvalidArgument(std::string(kExpectedForms) + ", got " + core::JsonForMessage(value));
+  return Status::InvalidArgument(std::string(kExpectedForms) + ", got " +
+                                 core::JsonForMessage(value));
 }
 
 Result<ExpectedVersion> ExpectedVersion::Parse(const std::string& text) {
   if (text == "any") return Any();
   if (text == "no_stream") return NoStream();
   if (text == "stream_exists") return StreamExists();
-  if (!text.empty() && text.size() <= 18 && text.find_first_not_of("0123456789") == std::string::npos) {
+  if (!text.empty() && text.size() <= 18 &&
+      text.find_first_not_of("0123456789") == std::string::npos) {
     return Exact(std::stoll(text));
   }
-  return Status::InvalidArgument(std::string(kExpectedForms) + ", got \"" + text.substr(0, 64) + "\"");
+  return Status::InvalidArgument(std::string(kExpectedForms) + ", got \"" + text.substr(0, 64) +
+                                 "\"");
 }
 
 bool ExpectedVersion::IsSatisfiedBy(int64_t current) const {
   switch (kind_) {
-    case Kind::kAny: return true;
-    case Kind::kNoStream: return current < 0;
-    case Kind::kStreamExists: return current >= 0;
-    case Kind::kExact: return current == version_;
+    case Kind::kAny:
+      return true;
+    case Kind::kNoStream:
+      return current < 0;
+    case Kind::kStreamExists:
+      return current >= 0;
+    case Kind::kExact:
+      return current == version_;
   }
   return false;
 }
 
 core::Json ExpectedVersion::ToJson() const {
   switch (kind_) {
-    case Kind::kAny: return "any";
-    case Kind::kNoStream: return "no_stream";
-    case Kind::kStreamExists: return "stream_exists";
-    case Kind::kExact: return version_;
+    case Kind::kAny:
+      return "any";
+    case Kind::kNoStream:
+      return "no_stream";
+    case Kind::kStreamExists:
+      return "stream_exists";
+    case Kind::kExact:
+      return version_;
   }
   return nullptr;
 }

@@ -31,10 +31,10 @@ class HeadNotifier {
  private:
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  int64_t head_;          // GUARDED_BY(mu_)
-  int64_t waiters_ = 0;   // GUARDED_BY(mu_)
+  int64_t head_;             // GUARDED_BY(mu_)
+  int64_t waiters_ = 0;      // GUARDED_BY(mu_)
   uint64_t wake_epoch_ = 0;  // GUARDED_BY(mu_); bumped by WakeAll
-  bool closed_ = false;   // GUARDED_BY(mu_)
+  bool closed_ = false;      // GUARDED_BY(mu_)
 };
 
 }  // namespace rivulet::eventstore

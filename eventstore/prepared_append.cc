@@ -9,7 +9,8 @@ namespace rivulet::eventstore {
 Result<PreparedAppend> PrepareAppend(const AppendRequest& request, int64_t now_millis) {
   Status name = ValidateStreamName(request.stream, request.allow_reserved_stream);
   if (!name.ok()) return name;
-  if (request.events.empty()) return Status::InvalidArgument("events: an append needs at least one event");
+  if (request.events.empty())
+    return Status::InvalidArgument("events: an append needs at least one event");
   if (request.events.size() > kMaxEventsPerAppend) {
     return Status::InvalidArgument("events: " + std::to_string(request.events.size()) +
                                    " events in one append; the limit is " +
@@ -36,8 +37,8 @@ Result<PreparedAppend> PrepareAppend(const AppendRequest& request, int64_t now_m
     if (!type.ok()) return type.WithContext(where + ".type");
     out.type = in.type;
     if (!in.data.is_object()) {
-      return Status::InvalidArgument(where + ".data",
-                                     std::string("expected an object, got ") + core::JsonTypeName(in.data));
+      return Status::InvalidArgument(
+          where + ".data", std::string("expected an object, got ") + core::JsonTypeName(in.data));
     }
     if (!in.metadata.is_object()) {
       return Status::InvalidArgument(where + ".metadata", std::string("expected an object, got ") +
@@ -57,8 +58,9 @@ Result<PreparedAppend> PrepareAppend(const AppendRequest& request, int64_t now_m
     for (size_t k = 1; k < ids.size(); ++k) {
       if (ids[k].first == ids[k - 1].first) {
         size_t later = std::max(ids[k].second, ids[k - 1].second);
-        return Status::InvalidArgument("events[" + std::to_string(later) + "].id",
-                                       "id " + ids[k].first.ToString() + " appears twice in this append");
+        return Status::InvalidArgument(
+            "events[" + std::to_string(later) + "].id",
+            "id " + ids[k].first.ToString() + " appears twice in this append");
       }
     }
   }

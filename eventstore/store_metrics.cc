@@ -12,10 +12,13 @@ StoreMetrics::StoreMetrics(core::MetricsRegistry& r)
                                     "Time from append call to durable acknowledgement",
                                     core::Histogram::LatencyBounds())),
       commit_groups(r.GetCounter("rivulet_store_commits_total", "Write transactions committed")),
-      group_units(r.GetHistogram("rivulet_store_commit_group_units", "Write units per committed transaction",
+      group_units(r.GetHistogram("rivulet_store_commit_group_units",
+                                 "Write units per committed transaction",
                                  {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024})),
-      waiters(r.GetGauge("rivulet_changestream_waiters", "Change-stream readers waiting for new events")),
+      waiters(r.GetGauge("rivulet_changestream_waiters",
+                         "Change-stream readers waiting for new events")),
       head_position(r.GetGauge("rivulet_log_head_position", "Last committed log position")),
-      read_only(r.GetGauge("rivulet_store_read_only", "1 if the store refuses writes after a failed commit")) {}
+      read_only(r.GetGauge("rivulet_store_read_only",
+                           "1 if the store refuses writes after a failed commit")) {}
 
 }  // namespace rivulet::eventstore

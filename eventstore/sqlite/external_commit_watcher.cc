@@ -2,9 +2,13 @@
 
 namespace rivulet::eventstore::sqlite {
 
-ExternalCommitWatcher::ExternalCommitWatcher(std::unique_ptr<Connection> conn, HeadNotifier& notifier,
+ExternalCommitWatcher::ExternalCommitWatcher(std::unique_ptr<Connection> conn,
+                                             HeadNotifier& notifier,
                                              std::chrono::milliseconds interval)
-    : conn_(std::move(conn)), notifier_(notifier), interval_(interval), thread_([this] { Run(); }) {}
+    : conn_(std::move(conn)),
+      notifier_(notifier),
+      interval_(interval),
+      thread_([this] { Run(); }) {}
 
 ExternalCommitWatcher::~ExternalCommitWatcher() {
   {

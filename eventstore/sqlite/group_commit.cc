@@ -151,8 +151,8 @@ Status GroupCommitter::Step(sqlite3_stmt* stmt, const char* what) {
   return conn_->Error(rc, what);
 }
 
-void GroupCommitter::AbortGroup(std::vector<Pending*>& group, std::vector<Status>& results, size_t executed,
-                                const Status& error, bool fatal) {
+void GroupCommitter::AbortGroup(std::vector<Pending*>& group, std::vector<Status>& results,
+                                size_t executed, const Status& error, bool fatal) {
   if (!sqlite3_get_autocommit(conn_->db())) Step(rollback_, "rollback").IgnoreError();
   if (fatal) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -161,8 +161,9 @@ void GroupCommitter::AbortGroup(std::vector<Pending*>& group, std::vector<Status
         "); what reached the disk is unknown until the database is reopened");
     options_.metrics->read_only.Set(1);
   }
-  Status reported = fatal ? Status::Unavailable("write failed and the store is now read-only: " + error.message())
-                          : error;
+  Status reported =
+      fatal ? Status::Unavailable("write failed and the store is now read-only: " + error.message())
+            : error;
   for (size_t i = 0; i < group.size(); ++i) {
     bool failed_on_its_own = i < executed && !results[i].ok();
     Complete(group[i], failed_on_its_own ? results[i] : reported);
@@ -208,14 +209,15 @@ void GroupCommitter::ExecuteGroup(std::vector<Pending*>& group) {
     if (tx_.fatal_error() != 0 || sqlite3_get_autocommit(conn_->db())) {
       // SQLite may have rolled back the whole transaction: nothing of the group stands.
       Status cause = tx_.fatal_error() != 0
-                         ? Status::Unavailable(std::string("disk or database error: ") + sqlite3_errstr(tx_.fatal_error()))
+                         ? Status::Unavailable(std::string("disk or database error: ") +
+                                               sqlite3_errstr(tx_.fatal_error()))
                          : Status::Internal("the transaction ended inside a write unit");
       if (results[i].ok()) results[i] = cause;
       AbortGroup(group, results, i + 1, cause, tx_.fatal_error() != 0);
       return;
     }
-    Status end = st.ok() ? Step(release_, "release savepoint")
-                         : Step(rollback_to_, "rollback to savepoint");
+    Status end =
+        st.ok() ? Step(release_, "release savepoint") : Step(rollback_to_, "rollback to savepoint");
     if (end.ok() && !st.ok()) end = Step(release_, "release savepoint");
     if (!end.ok()) {
       AbortGroup(group, results, i, end, IsFatalWriteError(sqlite3_extended_errcode(conn_->db())));

@@ -61,9 +61,9 @@ class GroupCommitter {
  private:
   struct Pending {
     const WriteUnit* unit;
-    Status status;                  // written before `done`
+    Status status;  // written before `done`
     std::atomic<bool> done{false};
-    bool blocked = false;           // GUARDED_BY(mu): the caller sleeps on cv
+    bool blocked = false;  // GUARDED_BY(mu): the caller sleeps on cv
     std::mutex mu;
     std::condition_variable cv;
   };
@@ -91,17 +91,17 @@ class GroupCommitter {
   sqlite3_stmt* savepoint_ = nullptr;
   sqlite3_stmt* release_ = nullptr;
   sqlite3_stmt* rollback_to_ = nullptr;
-  int64_t last_recorded_at_ = 0;  // writer thread only, after start
-  size_t last_group_size_ = 0;    // writer thread only
+  int64_t last_recorded_at_ = 0;   // writer thread only, after start
+  size_t last_group_size_ = 0;     // writer thread only
   std::atomic<size_t> queued_{0};  // mirrors queue_.size() for lock-free spinning
-  std::atomic<int> callers_{0};  // appenders inside Submit
+  std::atomic<int> callers_{0};    // appenders inside Submit
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<Pending*> queue_;  // GUARDED_BY(mu_)
-  bool stopping_ = false;        // GUARDED_BY(mu_)
-  bool writer_sleeping_ = false; // GUARDED_BY(mu_)
-  Status write_error_;           // GUARDED_BY(mu_)
+  std::vector<Pending*> queue_;                           // GUARDED_BY(mu_)
+  bool stopping_ = false;                                 // GUARDED_BY(mu_)
+  bool writer_sleeping_ = false;                          // GUARDED_BY(mu_)
+  Status write_error_;                                    // GUARDED_BY(mu_)
   std::shared_ptr<const std::vector<AppendHook>> hooks_;  // GUARDED_BY(mu_); copy-on-write
   std::thread thread_;
 };

@@ -33,13 +33,15 @@ Result<sqlite3_stmt*> Connection::Prepare(std::string_view sql) {
   if (it != statements_.end()) return it->second;
   sqlite3_stmt* stmt = nullptr;
   const char* tail = nullptr;
-  int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
-                              &stmt, &tail);
+  int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                              SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
   if (rc != SQLITE_OK) return Error(rc, "prepare \"" + std::string(sql.substr(0, 80)) + "\"");
   if (stmt == nullptr) return Status::InvalidArgument("empty SQL statement");
-  if (tail != nullptr && std::string_view(tail).find_first_not_of(" \t\r\n;") != std::string_view::npos) {
+  if (tail != nullptr &&
+      std::string_view(tail).find_first_not_of(" \t\r\n;") != std::string_view::npos) {
     sqlite3_finalize(stmt);
-    return Status::InvalidArgument("one statement at a time: \"" + std::string(sql.substr(0, 80)) + "\"");
+    return Status::InvalidArgument("one statement at a time: \"" + std::string(sql.substr(0, 80)) +
+                                   "\"");
   }
   statements_.emplace(std::string(sql), stmt);
   return stmt;
@@ -80,11 +82,21 @@ Result<SqlRows> Connection::Query(std::string_view sql, const SqlParams& params)
     row.reserve(static_cast<size_t>(columns));
     for (int c = 0; c < columns; ++c) {
       switch (sqlite3_column_type(stmt, c)) {
-        case SQLITE_INTEGER: row.emplace_back(static_cast<int64_t>(sqlite3_column_int64(stmt, c))); break;
-        case SQLITE_FLOAT: row.emplace_back(sqlite3_column_double(stmt, c)); break;
-        case SQLITE_TEXT: row.emplace_back(std::string(ColumnText(stmt, c))); break;
-        case SQLITE_BLOB: row.emplace_back(SqlBlob{std::string(ColumnBlob(stmt, c))}); break;
-        default: row.emplace_back(nullptr); break;
+        case SQLITE_INTEGER:
+          row.emplace_back(static_cast<int64_t>(sqlite3_column_int64(stmt, c)));
+          break;
+        case SQLITE_FLOAT:
+          row.emplace_back(sqlite3_column_double(stmt, c));
+          break;
+        case SQLITE_TEXT:
+          row.emplace_back(std::string(ColumnText(stmt, c)));
+          break;
+        case SQLITE_BLOB:
+          row.emplace_back(SqlBlob{std::string(ColumnBlob(stmt, c))});
+          break;
+        default:
+          row.emplace_back(nullptr);
+          break;
       }
     }
     rows.push_back(std::move(row));
@@ -97,18 +109,23 @@ Status Connection::Error(int rc, std::string_view what) const {
   std::string message = std::string(what) + ": " + sqlite3_errmsg(db_);
   switch (rc & 0xff) {
     case SQLITE_BUSY:
-    case SQLITE_LOCKED: return Status::Unavailable("database is locked (" + message + ")");
-    case SQLITE_CONSTRAINT: return Status::Aborted(message);
+    case SQLITE_LOCKED:
+      return Status::Unavailable("database is locked (" + message + ")");
+    case SQLITE_CONSTRAINT:
+      return Status::Aborted(message);
     case SQLITE_IOERR:
     case SQLITE_FULL:
     case SQLITE_CANTOPEN:
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
-    case SQLITE_NOMEM: return Status::Unavailable(message);
+    case SQLITE_NOMEM:
+      return Status::Unavailable(message);
     case SQLITE_ERROR:
     case SQLITE_RANGE:
-    case SQLITE_MISMATCH: return Status::InvalidArgument(message);
-    default: return Status::Internal(message);
+    case SQLITE_MISMATCH:
+      return Status::InvalidArgument(message);
+    default:
+      return Status::Internal(message);
   }
 }
 

@@ -78,12 +78,16 @@ class StatementReset {
 
 inline std::string_view ColumnText(sqlite3_stmt* stmt, int col) {
   const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, col));
-  return text == nullptr ? std::string_view() : std::string_view(text, static_cast<size_t>(sqlite3_column_bytes(stmt, col)));
+  return text == nullptr
+             ? std::string_view()
+             : std::string_view(text, static_cast<size_t>(sqlite3_column_bytes(stmt, col)));
 }
 
 inline std::string_view ColumnBlob(sqlite3_stmt* stmt, int col) {
   const auto* blob = static_cast<const char*>(sqlite3_column_blob(stmt, col));
-  return blob == nullptr ? std::string_view() : std::string_view(blob, static_cast<size_t>(sqlite3_column_bytes(stmt, col)));
+  return blob == nullptr
+             ? std::string_view()
+             : std::string_view(blob, static_cast<size_t>(sqlite3_column_bytes(stmt, col)));
 }
 
 }  // namespace rivulet::eventstore::sqlite

@@ -18,11 +18,13 @@ namespace {
 constexpr const char* kEventColumns =
     "SELECT position, stream, version, id, type, data, metadata, recorded_at FROM events ";
 const std::string kReadForwardSql =
-    std::string(kEventColumns) + "WHERE stream = ?1 AND version >= ?2 ORDER BY version ASC LIMIT ?3";
+    std::string(kEventColumns) +
+    "WHERE stream = ?1 AND version >= ?2 ORDER BY version ASC LIMIT ?3";
 const std::string kReadBackwardSql =
-    std::string(kEventColumns) + "WHERE stream = ?1 AND version <= ?2 ORDER BY version DESC LIMIT ?3";
-const std::string kReadLogSql =
-    std::string(kEventColumns) + "WHERE position > ?1 AND position <= ?2 ORDER BY position LIMIT ?3";
+    std::string(kEventColumns) +
+    "WHERE stream = ?1 AND version <= ?2 ORDER BY version DESC LIMIT ?3";
+const std::string kReadLogSql = std::string(kEventColumns) +
+                                "WHERE position > ?1 AND position <= ?2 ORDER BY position LIMIT ?3";
 constexpr const char* kStreamExistsSql = "SELECT 1 FROM events WHERE stream = ?1 LIMIT 1";
 
 void ReadEventRow(sqlite3_stmt* stmt, RecordedEvent& event) {
@@ -64,7 +66,8 @@ class SqliteEventStore final : public EventStore {
       mode = writer->Query("PRAGMA journal_mode=WAL", {});
       if (!mode.ok()) return mode.status().WithContext("open " + options_.path);
       if (mode->empty() || std::get<std::string>((*mode)[0][0]) != "wal") {
-        return Status::Unavailable("open " + options_.path + ": cannot switch the database to WAL mode");
+        return Status::Unavailable("open " + options_.path +
+                                   ": cannot switch the database to WAL mode");
       }
     }
     RETURN_IF_ERROR(writer->ExecScript(
@@ -83,7 +86,9 @@ class SqliteEventStore final : public EventStore {
 
     RETURN_IF_ERROR(ApplyMigrations("eventstore", EventStoreMigrations()));
 
-    ASSIGN_OR_RETURN(SqlRows head, Query("SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1", {}));
+    ASSIGN_OR_RETURN(
+        SqlRows head,
+        Query("SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1", {}));
     if (!head.empty()) {
       notifier_.Publish(std::get<int64_t>(head[0][0]));
       committer_->SetLastRecordedAt(std::get<int64_t>(head[0][1]));
@@ -108,13 +113,15 @@ class SqliteEventStore final : public EventStore {
   Result<StreamSlice> ReadStream(const StreamReadOptions& options) override {
     ASSIGN_OR_RETURN(ReaderPool::Lease conn, readers_.Acquire());
     const int64_t limit = static_cast<int64_t>(std::clamp<size_t>(options.limit, 1, 100'000));
-    int64_t from = options.from.value_or(options.backward ? std::numeric_limits<int64_t>::max() : 0);
+    int64_t from =
+        options.from.value_or(options.backward ? std::numeric_limits<int64_t>::max() : 0);
     ASSIGN_OR_RETURN(sqlite3_stmt * stmt,
                      conn->Prepare(options.backward ? kReadBackwardSql : kReadForwardSql));
     StreamSlice slice;
     {
       StatementReset reset(stmt);
-      sqlite3_bind_text(stmt, 1, options.stream.data(), static_cast<int>(options.stream.size()), SQLITE_STATIC);
+      sqlite3_bind_text(stmt, 1, options.stream.data(), static_cast<int>(options.stream.size()),
+                        SQLITE_STATIC);
       sqlite3_bind_int64(stmt, 2, from);
       sqlite3_bind_int64(stmt, 3, limit + 1);  // one more tells whether there is a next page
       int rc;
@@ -170,7 +177,8 @@ class SqliteEventStore final : public EventStore {
 
   int64_t HeadPosition() const override { return notifier_.head(); }
 
-  bool WaitForPositionAfter(int64_t after, std::chrono::steady_clock::time_point deadline) override {
+  bool WaitForPositionAfter(int64_t after,
+                            std::chrono::steady_clock::time_point deadline) override {
     return notifier_.WaitBeyond(after, deadline);
   }
 
@@ -181,21 +189,25 @@ class SqliteEventStore final : public EventStore {
     return conn->Query(sql, params);
   }
 
-  Status ApplyMigrations(std::string_view component, const std::vector<Migration>& migrations) override {
+  Status ApplyMigrations(std::string_view component,
+                         const std::vector<Migration>& migrations) override {
     std::vector<Migration> ordered = migrations;
-    std::sort(ordered.begin(), ordered.end(), [](const Migration& a, const Migration& b) { return a.version < b.version; });
+    std::sort(ordered.begin(), ordered.end(),
+              [](const Migration& a, const Migration& b) { return a.version < b.version; });
     const int known = ordered.empty() ? 0 : ordered.back().version;
     std::string name(component);
-    const char* kCurrentSql = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations WHERE component = $1";
+    const char* kCurrentSql =
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations WHERE component = $1";
     ASSIGN_OR_RETURN(SqlRows applied, Query(kCurrentSql, {name}));
-    if (std::get<int64_t>(applied[0][0]) == known) return Status::Ok();  // the common case: nothing to do
+    if (std::get<int64_t>(applied[0][0]) == known)
+      return Status::Ok();  // the common case: nothing to do
     return Write([&](Transaction& tx) -> Status {
       ASSIGN_OR_RETURN(SqlRows rows, tx.Query(kCurrentSql, {name}));
       int64_t current = std::get<int64_t>(rows[0][0]);
       if (current > known) {
-        return Status::FailedPrecondition("database schema of " + name + " is at version " +
-                                          std::to_string(current) + ", newer than this binary knows (" +
-                                          std::to_string(known) + "); upgrade rivulet");
+        return Status::FailedPrecondition(
+            "database schema of " + name + " is at version " + std::to_string(current) +
+            ", newer than this binary knows (" + std::to_string(known) + "); upgrade rivulet");
       }
       auto& sqlite_tx = static_cast<SqliteTransaction&>(tx);
       for (const Migration& m : ordered) {
@@ -205,9 +217,10 @@ class SqliteEventStore final : public EventStore {
           return applied.WithContext("migration " + name + " " + std::to_string(m.version) + " (" +
                                      m.description + ")");
         }
-        RETURN_IF_ERROR(tx.Execute("INSERT INTO schema_migrations (component, version, description, "
-                                   "applied_at) VALUES ($1, $2, $3, $4)",
-                                   {name, int64_t{m.version}, m.description, tx.now_millis()}));
+        RETURN_IF_ERROR(
+            tx.Execute("INSERT INTO schema_migrations (component, version, description, "
+                       "applied_at) VALUES ($1, $2, $3, $4)",
+                       {name, int64_t{m.version}, m.description, tx.now_millis()}));
       }
       return Status::Ok();
     });
@@ -255,7 +268,8 @@ class SqliteEventStore final : public EventStore {
 }  // namespace
 
 Result<std::unique_ptr<EventStore>> OpenSqliteEventStore(const SqliteStoreOptions& options) {
-  if (options.path.empty()) return Status::InvalidArgument("store.path: the SQLite store needs a file path");
+  if (options.path.empty())
+    return Status::InvalidArgument("store.path: the SQLite store needs a file path");
   auto store = std::make_unique<SqliteEventStore>(options);
   RETURN_IF_ERROR(store->Open());
   return std::unique_ptr<EventStore>(std::move(store));

@@ -11,12 +11,12 @@
 namespace rivulet::eventstore::sqlite {
 
 struct SqliteStoreOptions {
-  std::string path;                          // the database file; created if missing
-  std::string vfs;                           // SQLite VFS name; tests inject faults here
-  core::Clock* clock = nullptr;              // commit times; default: the system clock
-  core::MetricsRegistry* metrics = nullptr;  // default: a registry owned by the store
-  size_t max_group_units = 1024;             // write units per transaction at most
-  std::chrono::milliseconds busy_timeout{10'000};       // waiting for another process's lock
+  std::string path;                                // the database file; created if missing
+  std::string vfs;                                 // SQLite VFS name; tests inject faults here
+  core::Clock* clock = nullptr;                    // commit times; default: the system clock
+  core::MetricsRegistry* metrics = nullptr;        // default: a registry owned by the store
+  size_t max_group_units = 1024;                   // write units per transaction at most
+  std::chrono::milliseconds busy_timeout{10'000};  // waiting for another process's lock
   std::chrono::milliseconds external_poll_interval{50};  // see ExternalCommitWatcher
   size_t max_idle_readers = 32;
 };

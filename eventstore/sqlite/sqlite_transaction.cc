@@ -74,17 +74,23 @@ Result<AppendResult> SqliteTransaction::ReplayResult(const PreparedAppend& appen
   }
   if (same) {
     switch (append.expected.kind()) {
-      case ExpectedVersion::Kind::kNoStream: same = first->version == 0; break;
-      case ExpectedVersion::Kind::kExact: same = first->version == append.expected.version() + 1; break;
-      default: break;
+      case ExpectedVersion::Kind::kNoStream:
+        same = first->version == 0;
+        break;
+      case ExpectedVersion::Kind::kExact:
+        same = first->version == append.expected.version() + 1;
+        break;
+      default:
+        break;
     }
   }
   if (!same) {
     for (size_t i = 0; i < stored.size(); ++i) {
       if (!stored[i]) continue;
       ++conflicts_;
-      return Status::Aborted("event id " + append.events[i].id.ToString() + " is already stored in stream " +
-                             stored[i]->stream + " at version " + std::to_string(stored[i]->version) +
+      return Status::Aborted("event id " + append.events[i].id.ToString() +
+                             " is already stored in stream " + stored[i]->stream + " at version " +
+                             std::to_string(stored[i]->version) +
                              "; re-sending an append is only idempotent with the same ids, stream "
                              "and versions")
           .WithReason("conflict", core::Json{{"id", append.events[i].id.ToString()},
@@ -110,9 +116,11 @@ Status SqliteTransaction::IdConflict(const PreparedEvent& event) {
   }
   const auto& stream = std::get<std::string>((*rows)[0][0]);
   int64_t version = std::get<int64_t>((*rows)[0][1]);
-  return Status::Aborted("event id " + event.id.ToString() + " is already stored in stream " + stream +
-                         " at version " + std::to_string(version))
-      .WithReason("conflict", core::Json{{"id", event.id.ToString()}, {"stream", stream}, {"version", version}});
+  return Status::Aborted("event id " + event.id.ToString() + " is already stored in stream " +
+                         stream + " at version " + std::to_string(version))
+      .WithReason(
+          "conflict",
+          core::Json{{"id", event.id.ToString()}, {"stream", stream}, {"version", version}});
 }
 
 Result<AppendResult> SqliteTransaction::Append(const PreparedAppend& append) {
@@ -133,11 +141,12 @@ Result<AppendResult> SqliteTransaction::Append(const PreparedAppend& append) {
   ASSIGN_OR_RETURN(int64_t current, CurrentVersion(append.stream));
   if (!append.expected.IsSatisfiedBy(current)) {
     ++conflicts_;
-    std::string actual = current < 0 ? "does not exist" : "is at version " + std::to_string(current);
+    std::string actual =
+        current < 0 ? "does not exist" : "is at version " + std::to_string(current);
     return Status::Aborted("stream " + append.stream + ": expected version " +
                            append.expected.ToString() + ", but the stream " + actual)
-        .WithReason("wrong_expected_version",
-                    core::Json{{"expected", append.expected.ToJson()}, {"actual", ActualVersionToJson(current)}});
+        .WithReason("wrong_expected_version", core::Json{{"expected", append.expected.ToJson()},
+                                                         {"actual", ActualVersionToJson(current)}});
   }
 
   ASSIGN_OR_RETURN(sqlite3_stmt * insert, conn_.Prepare(kInsertSql));
@@ -151,12 +160,16 @@ Result<AppendResult> SqliteTransaction::Append(const PreparedAppend& append) {
   for (const PreparedEvent& event : append.events) {
     ++version;
     StatementReset reset(insert);
-    sqlite3_bind_text(insert, 1, append.stream.data(), static_cast<int>(append.stream.size()), SQLITE_STATIC);
+    sqlite3_bind_text(insert, 1, append.stream.data(), static_cast<int>(append.stream.size()),
+                      SQLITE_STATIC);
     sqlite3_bind_int64(insert, 2, version);
     sqlite3_bind_blob(insert, 3, event.id.bytes().data(), 16, SQLITE_STATIC);
-    sqlite3_bind_text(insert, 4, event.type.data(), static_cast<int>(event.type.size()), SQLITE_STATIC);
-    sqlite3_bind_text(insert, 5, event.data.data(), static_cast<int>(event.data.size()), SQLITE_STATIC);
-    sqlite3_bind_text(insert, 6, event.metadata.data(), static_cast<int>(event.metadata.size()), SQLITE_STATIC);
+    sqlite3_bind_text(insert, 4, event.type.data(), static_cast<int>(event.type.size()),
+                      SQLITE_STATIC);
+    sqlite3_bind_text(insert, 5, event.data.data(), static_cast<int>(event.data.size()),
+                      SQLITE_STATIC);
+    sqlite3_bind_text(insert, 6, event.metadata.data(), static_cast<int>(event.metadata.size()),
+                      SQLITE_STATIC);
     sqlite3_bind_int64(insert, 7, now_millis_);
     int rc = sqlite3_step(insert);
     if (rc != SQLITE_DONE) {
@@ -193,6 +206,8 @@ Result<SqlRows> SqliteTransaction::Query(std::string_view sql, const SqlParams& 
   return rows;
 }
 
-Status SqliteTransaction::ExecScript(const std::string& sql) { return Track(conn_.ExecScript(sql)); }
+Status SqliteTransaction::ExecScript(const std::string& sql) {
+  return Track(conn_.ExecScript(sql));
+}
 
 }  // namespace rivulet::eventstore::sqlite

@@ -15,7 +15,8 @@ int main(int argc, char** argv) {
   GlobalOptions global;
   app.add_option("-c,--config", global.config_path, "Config file")->capture_default_str();
 
-  auto* serve = app.add_subcommand("serve", "Run everything: HTTP API, sources, projections, sagas, outbox relay");
+  auto* serve = app.add_subcommand(
+      "serve", "Run everything: HTTP API, sources, projections, sagas, outbox relay");
   auto* check = app.add_subcommand("check", "Validate the config and print what it declares");
 
   AppendOptions append;
@@ -23,8 +24,9 @@ int main(int argc, char** argv) {
   append_cmd->add_option("STREAM", append.stream, "Stream name")->required();
   append_cmd->add_option("TYPE", append.type, "Event type")->required();
   append_cmd->add_option("DATA", append.data, "Event data, a JSON object")->capture_default_str();
-  append_cmd->add_option("--expected-version", append.expected_version,
-                         "any, no_stream, stream_exists or a version number")
+  append_cmd
+      ->add_option("--expected-version", append.expected_version,
+                   "any, no_stream, stream_exists or a version number")
       ->capture_default_str();
   append_cmd->add_option("--metadata", append.metadata, "Event metadata, a JSON object");
   append_cmd->add_option("--id", append.id, "Event id (UUID); generated when omitted");
@@ -33,17 +35,21 @@ int main(int argc, char** argv) {
   int64_t read_from = 0, read_limit = 0;
   auto* read_cmd = app.add_subcommand("read", "Print a stream's events as JSON lines");
   read_cmd->add_option("STREAM", read.stream, "Stream name")->required();
-  auto* read_from_opt = read_cmd->add_option("--from", read_from, "First version to read")->check(CLI::NonNegativeNumber);
-  auto* read_limit_opt = read_cmd->add_option("--limit", read_limit, "Events to read at most")->check(CLI::PositiveNumber);
+  auto* read_from_opt = read_cmd->add_option("--from", read_from, "First version to read")
+                            ->check(CLI::NonNegativeNumber);
+  auto* read_limit_opt = read_cmd->add_option("--limit", read_limit, "Events to read at most")
+                             ->check(CLI::PositiveNumber);
   read_cmd->add_flag("--backward", read.backward, "Newest first");
 
   TailOptions tail;
   int64_t tail_limit = 0;
-  auto* tail_cmd = app.add_subcommand("tail", "Follow the change stream, printing events as JSON lines");
+  auto* tail_cmd =
+      app.add_subcommand("tail", "Follow the change stream, printing events as JSON lines");
   tail_cmd->add_option("--match", tail.match, "A filter document, e.g. {\"type\":\"OrderInsert\"}");
   tail_cmd->add_option("--resume-after", tail.resume_after, "Resume after this token");
   tail_cmd->add_flag("--from-start", tail.from_start, "Start at the beginning of the log");
-  auto* tail_limit_opt = tail_cmd->add_option("--limit", tail_limit, "Exit after this many events")->check(CLI::PositiveNumber);
+  auto* tail_limit_opt = tail_cmd->add_option("--limit", tail_limit, "Exit after this many events")
+                             ->check(CLI::PositiveNumber);
 
   try {
     app.parse(argc, argv);

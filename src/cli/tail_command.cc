@@ -8,7 +8,8 @@ int RunTail(const GlobalOptions& global, const TailOptions& options) {
   auto config = LoadConfigOrReport(global);
   if (!config) return kExitUsage;
   if (!options.resume_after.empty() && options.from_start) {
-    return ReportFailure(Status::InvalidArgument("give either --resume-after or --from-start, not both"));
+    return ReportFailure(
+        Status::InvalidArgument("give either --resume-after or --from-start, not both"));
   }
   eventstore::EventFilter filter;
   if (!options.match.empty()) {

@@ -119,7 +119,7 @@ struct SagaStepConfig {
   std::optional<HttpCallConfig> action;  // exactly one of action and await
   std::optional<AwaitConfig> await;
   std::optional<HttpCallConfig> compensation;
-  std::optional<milliseconds> timeout;   // per attempt (action) or for the wait (await)
+  std::optional<milliseconds> timeout;  // per attempt (action) or for the wait (await)
 };
 
 struct EmitConfig {
@@ -136,7 +136,8 @@ struct SagaConfig {
   core::Template id;
   milliseconds timeout{5 * 60'000};
   RetryPolicy retry;
-  RetryPolicy compensation_retry{10, milliseconds(1000), 2.0, milliseconds(60'000), RetryPolicy::Jitter::kFull};
+  RetryPolicy compensation_retry{10, milliseconds(1000), 2.0, milliseconds(60'000),
+                                 RetryPolicy::Jitter::kFull};
   std::vector<SagaStepConfig> steps;
   std::optional<EmitConfig> on_completed;
   std::optional<EmitConfig> on_compensated;

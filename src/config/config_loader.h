@@ -15,7 +15,7 @@ namespace rivulet::config {
 Result<Config> LoadConfigFile(const std::string& path, const EnvLookup& env = ProcessEnv());
 
 // The same for YAML text. `file` names it in errors; `base_dir` resolves relative paths.
-Result<Config> LoadConfigString(std::string_view yaml, const std::string& file, const std::string& base_dir,
-                                const EnvLookup& env = ProcessEnv());
+Result<Config> LoadConfigString(std::string_view yaml, const std::string& file,
+                                const std::string& base_dir, const EnvLookup& env = ProcessEnv());
 
 }  // namespace rivulet::config

@@ -5,18 +5,24 @@ namespace rivulet::config {
 namespace {
 const char* SourceTypeName(SourceConfig::Type type) {
   switch (type) {
-    case SourceConfig::Type::kHttp: return "http";
-    case SourceConfig::Type::kJsonl: return "jsonl";
-    case SourceConfig::Type::kPostgres: return "postgres";
+    case SourceConfig::Type::kHttp:
+      return "http";
+    case SourceConfig::Type::kJsonl:
+      return "jsonl";
+    case SourceConfig::Type::kPostgres:
+      return "postgres";
   }
   return "";
 }
 
 const char* DestinationTypeName(DestinationConfig::Type type) {
   switch (type) {
-    case DestinationConfig::Type::kNats: return "nats";
-    case DestinationConfig::Type::kHttp: return "http";
-    case DestinationConfig::Type::kJsonl: return "jsonl";
+    case DestinationConfig::Type::kNats:
+      return "nats";
+    case DestinationConfig::Type::kHttp:
+      return "http";
+    case DestinationConfig::Type::kJsonl:
+      return "jsonl";
   }
   return "";
 }
@@ -37,12 +43,14 @@ core::Json SummarizeConfig(const Config& config) {
                  {"max_body", config.server.max_body},
                  {"auth", config.server.auth_required}};
   core::Json tokens = core::Json::array();
-  for (const auto& t : config.server.tokens) tokens.push_back({{"name", t.name}, {"role", RoleName(t.role)}});
+  for (const auto& t : config.server.tokens)
+    tokens.push_back({{"name", t.name}, {"role", RoleName(t.role)}});
   j["server"]["tokens"] = tokens;
   j["services"] = core::Json::object();
   for (const auto& [name, url] : config.services) j["services"][name] = url;
   j["sources"] = core::Json::array();
-  for (const auto& s : config.sources) j["sources"].push_back({{"name", s.name}, {"type", SourceTypeName(s.type)}});
+  for (const auto& s : config.sources)
+    j["sources"].push_back({{"name", s.name}, {"type", SourceTypeName(s.type)}});
   j["mappings"] = config.mappings.size();
   j["projections"] = core::Json::array();
   for (const auto& p : config.projections) {
@@ -54,23 +62,31 @@ core::Json SummarizeConfig(const Config& config) {
   for (const auto& s : config.sagas) {
     core::Json steps = core::Json::array();
     for (const auto& step : s.steps) steps.push_back(step.name);
-    j["sagas"].push_back({{"name", s.name}, {"trigger", s.trigger_type ? core::Json(*s.trigger_type) : core::Json()},
+    j["sagas"].push_back({{"name", s.name},
+                          {"trigger", s.trigger_type ? core::Json(*s.trigger_type) : core::Json()},
                           {"steps", steps}});
   }
-  j["outbox"] = {{"destinations", core::Json::array()}, {"publish_rules", config.outbox.publish.size()}};
+  j["outbox"] = {{"destinations", core::Json::array()},
+                 {"publish_rules", config.outbox.publish.size()}};
   for (const auto& d : config.outbox.destinations) {
-    j["outbox"]["destinations"].push_back({{"name", d.name}, {"type", DestinationTypeName(d.type)}});
+    j["outbox"]["destinations"].push_back(
+        {{"name", d.name}, {"type", DestinationTypeName(d.type)}});
   }
-  j["runtime"] = {{"saga_workers", config.runtime.saga_workers}, {"http_threads", config.runtime.http_threads}};
+  j["runtime"] = {{"saga_workers", config.runtime.saga_workers},
+                  {"http_threads", config.runtime.http_threads}};
   return j;
 }
 
 std::string DescribeConfig(const Config& config) {
   std::string out = config.file + " is valid:\n";
   bool sqlite = config.store.backend == StoreConfig::Backend::kSqlite;
-  out += "  store        " + std::string(sqlite ? "sqlite " + config.store.path : "postgres") + "\n";
+  out +=
+      "  store        " + std::string(sqlite ? "sqlite " + config.store.path : "postgres") + "\n";
   out += "  server       " + Listen(config.server) +
-         (config.server.auth_required ? ", " + std::to_string(config.server.tokens.size()) + " token(s)" : ", no auth") + "\n";
+         (config.server.auth_required
+              ? ", " + std::to_string(config.server.tokens.size()) + " token(s)"
+              : ", no auth") +
+         "\n";
   auto names = [](const auto& items) {
     std::string s;
     for (const auto& item : items) s += (s.empty() ? "" : ", ") + item.name;

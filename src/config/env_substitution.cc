@@ -33,9 +33,11 @@ Result<std::string> SubstituteEnv(std::string_view text, const EnvLookup& env) {
     std::string name(text.substr(name_start, close - name_start));
     bool valid = !name.empty() && !(name[0] >= '0' && name[0] <= '9');
     for (char c : name) {
-      valid = valid && ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_');
+      valid = valid && ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                        (c >= '0' && c <= '9') || c == '_');
     }
-    if (!valid) return Status::InvalidArgument("\"" + name + "\" is not an environment variable name");
+    if (!valid)
+      return Status::InvalidArgument("\"" + name + "\" is not an environment variable name");
     std::optional<std::string> value = env(name);
     if (!value) return Status::InvalidArgument("environment variable " + name + " is not set");
     out += *value;

@@ -13,11 +13,16 @@ namespace {
 
 const char* KindName(const YAML::Node& node) {
   switch (node.Type()) {
-    case YAML::NodeType::Null: return "nothing";
-    case YAML::NodeType::Scalar: return "a scalar";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Map: return "a mapping";
-    default: return "nothing";
+    case YAML::NodeType::Null:
+      return "nothing";
+    case YAML::NodeType::Scalar:
+      return "a scalar";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a mapping";
+    default:
+      return "nothing";
   }
 }
 
@@ -62,7 +67,8 @@ std::string YamlReader::Index(const std::string& path, size_t i) {
   return path + "[" + std::to_string(i) + "]";
 }
 
-void YamlReader::ErrorAt(const YAML::Mark& mark, const std::string& path, const std::string& message) {
+void YamlReader::ErrorAt(const YAML::Mark& mark, const std::string& path,
+                         const std::string& message) {
   YAML::Mark where = mark.is_null() ? last_mark_ : mark;
   std::string line = file_;
   if (!where.is_null()) {
@@ -74,13 +80,16 @@ void YamlReader::ErrorAt(const YAML::Mark& mark, const std::string& path, const 
   errors_.push_back(std::move(line));
 }
 
-void YamlReader::Error(const YAML::Node& node, const std::string& path, const std::string& message) {
-  if (auto it = key_marks_.find(path); it != key_marks_.end()) return ErrorAt(it->second, path, message);
+void YamlReader::Error(const YAML::Node& node, const std::string& path,
+                       const std::string& message) {
+  if (auto it = key_marks_.find(path); it != key_marks_.end())
+    return ErrorAt(it->second, path, message);
   ErrorAt(node.IsDefined() ? node.Mark() : YAML::Mark::null_mark(), path, message);
 }
 
-std::optional<YamlReader::Map> YamlReader::ReadMap(const YAML::Node& node, const std::string& path,
-                                                   std::initializer_list<std::string_view> allowed) {
+std::optional<YamlReader::Map> YamlReader::ReadMap(
+    const YAML::Node& node, const std::string& path,
+    std::initializer_list<std::string_view> allowed) {
   auto map = ReadOpenMap(node, path);
   if (!map) return std::nullopt;
   for (auto it = node.begin(); it != node.end(); ++it) {
@@ -111,7 +120,8 @@ std::optional<YamlReader::Map> YamlReader::ReadMap(const YAML::Node& node, const
   return map;
 }
 
-std::optional<YamlReader::Map> YamlReader::ReadOpenMap(const YAML::Node& node, const std::string& path) {
+std::optional<YamlReader::Map> YamlReader::ReadOpenMap(const YAML::Node& node,
+                                                       const std::string& path) {
   if (node.IsDefined()) last_mark_ = node.Mark();
   if (!node.IsMap()) {
     Error(node, path, std::string("expected a mapping, got ") + KindName(node));
@@ -134,7 +144,8 @@ std::optional<YamlReader::Map> YamlReader::ReadOpenMap(const YAML::Node& node, c
   return map;
 }
 
-std::optional<std::vector<YAML::Node>> YamlReader::ReadList(const YAML::Node& node, const std::string& path) {
+std::optional<std::vector<YAML::Node>> YamlReader::ReadList(const YAML::Node& node,
+                                                            const std::string& path) {
   if (node.IsDefined()) last_mark_ = node.Mark();
   if (!node.IsSequence()) {
     Error(node, path, std::string("expected a list, got ") + KindName(node));
@@ -167,7 +178,8 @@ std::optional<std::string> YamlReader::String(const YAML::Node& node, const std:
   return Scalar(node, path, "a string");
 }
 
-std::optional<std::string> YamlReader::NonEmptyString(const YAML::Node& node, const std::string& path) {
+std::optional<std::string> YamlReader::NonEmptyString(const YAML::Node& node,
+                                                      const std::string& path) {
   auto value = String(node, path);
   if (value && value->empty()) {
     Error(node, path, "must not be empty");
@@ -176,22 +188,25 @@ std::optional<std::string> YamlReader::NonEmptyString(const YAML::Node& node, co
   return value;
 }
 
-std::optional<std::vector<std::string>> YamlReader::StringList(const YAML::Node& node, const std::string& path) {
+std::optional<std::vector<std::string>> YamlReader::StringList(const YAML::Node& node,
+                                                               const std::string& path) {
   auto items = ReadList(node, path);
   if (!items) return std::nullopt;
   std::vector<std::string> out;
   bool ok = true;
   for (size_t i = 0; i < items->size(); ++i) {
     auto s = NonEmptyString((*items)[i], Index(path, i));
-    if (s) out.push_back(std::move(*s));
-    else ok = false;
+    if (s)
+      out.push_back(std::move(*s));
+    else
+      ok = false;
   }
   if (!ok) return std::nullopt;
   return out;
 }
 
-std::optional<int64_t> YamlReader::Integer(const YAML::Node& node, const std::string& path, int64_t min,
-                                           int64_t max) {
+std::optional<int64_t> YamlReader::Integer(const YAML::Node& node, const std::string& path,
+                                           int64_t min, int64_t max) {
   auto text = Scalar(node, path, "an integer");
   if (!text) return std::nullopt;
   errno = 0;
@@ -202,13 +217,16 @@ std::optional<int64_t> YamlReader::Integer(const YAML::Node& node, const std::st
     return std::nullopt;
   }
   if (v < min || v > max) {
-    Error(node, path, "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " + *text);
+    Error(node, path,
+          "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " +
+              *text);
     return std::nullopt;
   }
   return static_cast<int64_t>(v);
 }
 
-std::optional<double> YamlReader::Number(const YAML::Node& node, const std::string& path, double min, double max) {
+std::optional<double> YamlReader::Number(const YAML::Node& node, const std::string& path,
+                                         double min, double max) {
   auto text = Scalar(node, path, "a number");
   if (!text) return std::nullopt;
   errno = 0;
@@ -219,7 +237,9 @@ std::optional<double> YamlReader::Number(const YAML::Node& node, const std::stri
     return std::nullopt;
   }
   if (v < min || v > max) {
-    Error(node, path, "must be between " + core::DumpJson(min) + " and " + core::DumpJson(max) + ", got " + *text);
+    Error(node, path,
+          "must be between " + core::DumpJson(min) + " and " + core::DumpJson(max) + ", got " +
+              *text);
     return std::nullopt;
   }
   return v;
@@ -234,7 +254,8 @@ std::optional<bool> YamlReader::Bool(const YAML::Node& node, const std::string& 
   return std::nullopt;
 }
 
-std::optional<std::chrono::milliseconds> YamlReader::Duration(const YAML::Node& node, const std::string& path) {
+std::optional<std::chrono::milliseconds> YamlReader::Duration(const YAML::Node& node,
+                                                              const std::string& path) {
   auto text = Scalar(node, path, "a duration like 30s");
   if (!text) return std::nullopt;
   auto d = core::ParseDuration(*text);
@@ -275,7 +296,8 @@ std::optional<std::string> YamlReader::Name(const YAML::Node& node, const std::s
   if (!text) return std::nullopt;
   bool ok = !text->empty() && text->size() <= 64;
   for (char c : *text) {
-    ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-');
+    ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '_' || c == '-');
   }
   if (!ok) {
     Error(node, path, "expected a name of 1-64 letters, digits, '_' or '-', got " + Quote(*text));
@@ -301,7 +323,8 @@ std::optional<core::Json> YamlReader::Json(const YAML::Node& node, const std::st
       if (s == "null" || s == "Null" || s == "NULL" || s == "~") return core::Json(nullptr);
       if (s == "true" || s == "True" || s == "TRUE") return core::Json(true);
       if (s == "false" || s == "False" || s == "FALSE") return core::Json(false);
-      if (!s.empty() && (std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '-' || s[0] == '+')) {
+      if (!s.empty() &&
+          (std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '-' || s[0] == '+')) {
         errno = 0;
         char* end = nullptr;
         long long i = std::strtoll(s.c_str(), &end, 10);
@@ -339,7 +362,8 @@ std::optional<core::Json> YamlReader::Json(const YAML::Node& node, const std::st
   return std::nullopt;
 }
 
-std::optional<core::Template> YamlReader::Template(const YAML::Node& node, const std::string& path) {
+std::optional<core::Template> YamlReader::Template(const YAML::Node& node,
+                                                   const std::string& path) {
   auto text = Scalar(node, path, "a template string");
   if (!text) return std::nullopt;
   auto t = core::Template::Parse(*text);
@@ -350,7 +374,8 @@ std::optional<core::Template> YamlReader::Template(const YAML::Node& node, const
   return std::move(t).value();
 }
 
-std::optional<core::JsonTemplate> YamlReader::JsonTemplate(const YAML::Node& node, const std::string& path) {
+std::optional<core::JsonTemplate> YamlReader::JsonTemplate(const YAML::Node& node,
+                                                           const std::string& path) {
   auto json = Json(node, path);
   if (!json) return std::nullopt;
   auto t = core::JsonTemplate::Parse(*json);

@@ -53,11 +53,15 @@ class YamlReader {
 
   std::optional<std::string> String(const YAML::Node& node, const std::string& path);
   std::optional<std::string> NonEmptyString(const YAML::Node& node, const std::string& path);
-  std::optional<std::vector<std::string>> StringList(const YAML::Node& node, const std::string& path);
-  std::optional<int64_t> Integer(const YAML::Node& node, const std::string& path, int64_t min, int64_t max);
-  std::optional<double> Number(const YAML::Node& node, const std::string& path, double min, double max);
+  std::optional<std::vector<std::string>> StringList(const YAML::Node& node,
+                                                     const std::string& path);
+  std::optional<int64_t> Integer(const YAML::Node& node, const std::string& path, int64_t min,
+                                 int64_t max);
+  std::optional<double> Number(const YAML::Node& node, const std::string& path, double min,
+                               double max);
   std::optional<bool> Bool(const YAML::Node& node, const std::string& path);
-  std::optional<std::chrono::milliseconds> Duration(const YAML::Node& node, const std::string& path);
+  std::optional<std::chrono::milliseconds> Duration(const YAML::Node& node,
+                                                    const std::string& path);
   std::optional<uint64_t> Size(const YAML::Node& node, const std::string& path);
   // One of `choices`, spelled exactly.
   std::optional<std::string> Enum(const YAML::Node& node, const std::string& path,
@@ -70,7 +74,8 @@ class YamlReader {
   std::optional<core::Json> Json(const YAML::Node& node, const std::string& path);
   std::optional<core::Template> Template(const YAML::Node& node, const std::string& path);
   std::optional<core::JsonTemplate> JsonTemplate(const YAML::Node& node, const std::string& path);
-  std::optional<core::Filter> Filter(const YAML::Node& node, const std::string& path, bool allow_templates);
+  std::optional<core::Filter> Filter(const YAML::Node& node, const std::string& path,
+                                     bool allow_templates);
 
   // Records `message` at the key that names `path` (as the SPEC's example error does),
   // or at `node` when the path has no key, or at the last known position.
@@ -84,7 +89,8 @@ class YamlReader {
   static std::string Index(const std::string& path, size_t i);
 
  private:
-  std::optional<std::string> Scalar(const YAML::Node& node, const std::string& path, const char* expected);
+  std::optional<std::string> Scalar(const YAML::Node& node, const std::string& path,
+                                    const char* expected);
 
   std::string file_;
   EnvLookup env_;

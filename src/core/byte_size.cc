@@ -22,11 +22,16 @@ Result<uint64_t> ParseByteSize(std::string_view text) {
   if (i == 0) return BadSize(text);
   std::string_view unit = text.substr(i);
   uint64_t scale = 0;
-  if (unit.empty() || unit == "B") scale = 1;
-  else if (unit == "KiB") scale = uint64_t{1} << 10;
-  else if (unit == "MiB") scale = uint64_t{1} << 20;
-  else if (unit == "GiB") scale = uint64_t{1} << 30;
-  else return BadSize(text);
+  if (unit.empty() || unit == "B")
+    scale = 1;
+  else if (unit == "KiB")
+    scale = uint64_t{1} << 10;
+  else if (unit == "MiB")
+    scale = uint64_t{1} << 20;
+  else if (unit == "GiB")
+    scale = uint64_t{1} << 30;
+  else
+    return BadSize(text);
   if (number > kMaxBytes / scale) return BadSize(text);
   return number * scale;
 }

@@ -30,12 +30,18 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
     while (i < text.size() && text[i] >= 'a' && text[i] <= 'z') ++i;
     std::string_view unit = text.substr(unit_start, i - unit_start);
     int64_t scale = 0;
-    if (unit == "ms") scale = 1;
-    else if (unit == "s") scale = 1000;
-    else if (unit == "m") scale = 60 * 1000;
-    else if (unit == "h") scale = 3600 * 1000;
-    else if (unit == "d") scale = 24 * 3600 * 1000;
-    else return BadDuration(text);
+    if (unit == "ms")
+      scale = 1;
+    else if (unit == "s")
+      scale = 1000;
+    else if (unit == "m")
+      scale = 60 * 1000;
+    else if (unit == "h")
+      scale = 3600 * 1000;
+    else if (unit == "d")
+      scale = 24 * 3600 * 1000;
+    else
+      return BadDuration(text);
     if (number > kMaxMillis / scale) return BadDuration(text);
     total += number * scale;
     if (total > kMaxMillis) return BadDuration(text);

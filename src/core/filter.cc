@@ -21,7 +21,8 @@ struct Operand {
   Result<Json> Resolve(const Json* context) const {
     if (!tmpl) return value;
     if (context == nullptr) {
-      return Status::InvalidArgument("filter operand " + tmpl->source() + " needs a template context");
+      return Status::InvalidArgument("filter operand " + tmpl->source() +
+                                     " needs a template context");
     }
     return tmpl->Evaluate(*context);
   }
@@ -39,10 +40,10 @@ struct CompiledRegex {
 
 struct Condition {
   Op op;
-  Operand operand;                   // kEq .. kLte, kExists, kSize
-  std::vector<Operand> list;         // kIn, kNin
+  Operand operand;            // kEq .. kLte, kExists, kSize
+  std::vector<Operand> list;  // kIn, kNin
   std::shared_ptr<CompiledRegex> regex;
-  std::vector<Condition> negated;    // kNot: all of these, negated
+  std::vector<Condition> negated;  // kNot: all of these, negated
 };
 
 // Translates the Perl-style classes people write (\d \w \s and negations) into POSIX
@@ -56,13 +57,26 @@ std::string TranslateRegex(const std::string& pattern) {
       char n = pattern[i + 1];
       const char* cls = nullptr;
       switch (n) {
-        case 'd': cls = in_bracket ? "0-9" : "[0-9]"; break;
-        case 'D': cls = in_bracket ? nullptr : "[^0-9]"; break;
-        case 'w': cls = in_bracket ? "[:alnum:]_" : "[[:alnum:]_]"; break;
-        case 'W': cls = in_bracket ? nullptr : "[^[:alnum:]_]"; break;
-        case 's': cls = in_bracket ? "[:space:]" : "[[:space:]]"; break;
-        case 'S': cls = in_bracket ? nullptr : "[^[:space:]]"; break;
-        default: break;
+        case 'd':
+          cls = in_bracket ? "0-9" : "[0-9]";
+          break;
+        case 'D':
+          cls = in_bracket ? nullptr : "[^0-9]";
+          break;
+        case 'w':
+          cls = in_bracket ? "[:alnum:]_" : "[[:alnum:]_]";
+          break;
+        case 'W':
+          cls = in_bracket ? nullptr : "[^[:alnum:]_]";
+          break;
+        case 's':
+          cls = in_bracket ? "[:space:]" : "[[:space:]]";
+          break;
+        case 'S':
+          cls = in_bracket ? nullptr : "[^[:space:]]";
+          break;
+        default:
+          break;
       }
       if (cls != nullptr) {
         out += cls;
@@ -73,8 +87,10 @@ std::string TranslateRegex(const std::string& pattern) {
       ++i;
       continue;
     }
-    if (c == '[' && !in_bracket) in_bracket = true;
-    else if (c == ']' && in_bracket) in_bracket = false;
+    if (c == '[' && !in_bracket)
+      in_bracket = true;
+    else if (c == ']' && in_bracket)
+      in_bracket = false;
     out.push_back(c);
   }
   return out;
@@ -137,7 +153,8 @@ class Evaluator {
 
   Result<bool> Match(const Node& node, const Json& doc) {
     switch (node.kind) {
-      case Node::Kind::kAll: return true;
+      case Node::Kind::kAll:
+        return true;
       case Node::Kind::kAnd:
         for (const Node& child : node.children) {
           ASSIGN_OR_RETURN(bool ok, Match(child, doc));
@@ -208,10 +225,14 @@ class Evaluator {
         return AnyValue(values, [&](const Json& v) {
           if (!SameKind(v, operand)) return false;
           switch (op) {
-            case Op::kGt: return operand < v;
-            case Op::kGte: return !(v < operand);
-            case Op::kLt: return v < operand;
-            default: return !(operand < v);
+            case Op::kGt:
+              return operand < v;
+            case Op::kGte:
+              return !(v < operand);
+            case Op::kLt:
+              return v < operand;
+            default:
+              return !(operand < v);
           }
         });
       }
@@ -227,7 +248,8 @@ class Evaluator {
         }
         return cond.op == Op::kIn ? found : !found;
       }
-      case Op::kExists: return cond.operand.value.get<bool>() == !values.empty();
+      case Op::kExists:
+        return cond.operand.value.get<bool>() == !values.empty();
       case Op::kSize: {
         auto size = cond.operand.value.get<uint64_t>();
         for (const Json* v : values) {
@@ -262,8 +284,8 @@ class FilterParser {
 
   Result<Node> ParseDocument(const Json& query, const std::string& where) {
     if (!query.is_object()) {
-      return Status::InvalidArgument(Where(where),
-                                     std::string("a filter must be an object, got ") + JsonTypeName(query));
+      return Status::InvalidArgument(
+          Where(where), std::string("a filter must be an object, got ") + JsonTypeName(query));
     }
     Node node;
     node.kind = Node::Kind::kAnd;
@@ -274,8 +296,8 @@ class FilterParser {
         ASSIGN_OR_RETURN(Node logical, ParseLogical(key, it.value(), here));
         node.children.push_back(std::move(logical));
       } else if (!key.empty() && key[0] == '$') {
-        return Status::InvalidArgument(Where(where), "unknown top-level operator " + key +
-                                                         " (known: $and, $or, $nor)");
+        return Status::InvalidArgument(
+            Where(where), "unknown top-level operator " + key + " (known: $and, $or, $nor)");
       } else {
         ASSIGN_OR_RETURN(Node field, ParseField(key, it.value(), here));
         node.children.push_back(std::move(field));
@@ -302,14 +324,16 @@ class FilterParser {
     return node;
   }
 
-  Result<Node> ParseField(const std::string& path_text, const Json& value, const std::string& where) {
+  Result<Node> ParseField(const std::string& path_text, const Json& value,
+                          const std::string& where) {
     Node node;
     node.kind = Node::Kind::kField;
     node.path_text = path_text;
     size_t start = 0;
     while (true) {
       size_t dot = path_text.find('.', start);
-      std::string seg = path_text.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+      std::string seg =
+          path_text.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
       if (seg.empty()) return Status::InvalidArgument(where, "empty segment in field path");
       node.path.push_back(std::move(seg));
       if (dot == std::string::npos) break;
@@ -363,9 +387,9 @@ class FilterParser {
 
   Result<Condition> ParseCondition(const std::string& op, const Json& arg, const Json* options,
                                    const std::string& where) {
-    static const std::pair<const char*, Op> kComparisons[] = {
-        {"$eq", Op::kEq}, {"$ne", Op::kNe}, {"$gt", Op::kGt},
-        {"$gte", Op::kGte}, {"$lt", Op::kLt}, {"$lte", Op::kLte}};
+    static const std::pair<const char*, Op> kComparisons[] = {{"$eq", Op::kEq}, {"$ne", Op::kNe},
+                                                              {"$gt", Op::kGt}, {"$gte", Op::kGte},
+                                                              {"$lt", Op::kLt}, {"$lte", Op::kLte}};
     Condition cond;
     for (const auto& [name, kind] : kComparisons) {
       if (op == name) {
@@ -403,9 +427,13 @@ class FilterParser {
       if (options != nullptr) {
         if (!options->is_string()) return Status::InvalidArgument(where, "$options needs a string");
         for (char c : options->get<std::string>()) {
-          if (c == 'i') flags |= REG_ICASE;
-          else if (c == 'm') flags |= REG_NEWLINE;
-          else return Status::InvalidArgument(where, std::string("unsupported $options flag '") + c + "' (known: i, m)");
+          if (c == 'i')
+            flags |= REG_ICASE;
+          else if (c == 'm')
+            flags |= REG_NEWLINE;
+          else
+            return Status::InvalidArgument(
+                where, std::string("unsupported $options flag '") + c + "' (known: i, m)");
         }
       }
       auto compiled = std::make_shared<CompiledRegex>();
@@ -414,7 +442,8 @@ class FilterParser {
       if (rc != 0) {
         char message[256];
         regerror(rc, &compiled->re, message, sizeof(message));
-        return Status::InvalidArgument(where, std::string("invalid regular expression: ") + message);
+        return Status::InvalidArgument(where,
+                                       std::string("invalid regular expression: ") + message);
       }
       compiled->compiled = true;
       cond.op = Op::kRegex;

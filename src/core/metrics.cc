@@ -32,7 +32,8 @@ std::string FormatNumber(double v) {
   return os.str();
 }
 
-std::string WithLabels(const std::string& name, const std::string& labels, const std::string& extra = "") {
+std::string WithLabels(const std::string& name, const std::string& labels,
+                       const std::string& extra = "") {
   std::string all = labels;
   if (!extra.empty()) all += (all.empty() ? "" : ",") + extra;
   return all.empty() ? name : name + "{" + all + "}";
@@ -62,7 +63,8 @@ void Histogram::Observe(double value) {
 
 std::vector<uint64_t> Histogram::BucketCounts() const {
   std::vector<uint64_t> counts(bounds_.size() + 1);
-  for (size_t i = 0; i <= bounds_.size(); ++i) counts[i] = buckets_[i].load(std::memory_order_relaxed);
+  for (size_t i = 0; i <= bounds_.size(); ++i)
+    counts[i] = buckets_[i].load(std::memory_order_relaxed);
   return counts;
 }
 
@@ -74,12 +76,12 @@ double Histogram::sum() const {
 }
 
 std::vector<double> Histogram::LatencyBounds() {
-  return {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-          0.025,   0.05,   0.1,     0.25,   0.5,   1,      2.5,    5,     10};
+  return {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+          0.05,    0.1,    0.25,    0.5,    1,     2.5,    5,     10};
 }
 
 MetricsRegistry::Family& MetricsRegistry::GetFamily(const std::string& name, Type type,
-                                                     const std::string& help) {
+                                                    const std::string& help) {
   auto [it, inserted] = families_.try_emplace(name);
   if (inserted) {
     it->second.type = type;
@@ -107,7 +109,8 @@ Gauge& MetricsRegistry::GetGauge(const std::string& name, const std::string& hel
 }
 
 Histogram& MetricsRegistry::GetHistogram(const std::string& name, const std::string& help,
-                                         const std::vector<double>& bounds, const MetricLabels& labels) {
+                                         const std::vector<double>& bounds,
+                                         const MetricLabels& labels) {
   std::lock_guard<std::mutex> lock(mu_);
   auto& slot = GetFamily(name, Type::kHistogram, help).histograms[RenderLabels(labels)];
   if (!slot) slot = std::make_unique<Histogram>(bounds);
@@ -148,7 +151,8 @@ std::string MetricsRegistry::RenderPrometheus() {
       uint64_t cumulative = 0;
       for (size_t i = 0; i < counts.size(); ++i) {
         cumulative += counts[i];
-        std::string le = i < histogram->bounds().size() ? FormatNumber(histogram->bounds()[i]) : "+Inf";
+        std::string le =
+            i < histogram->bounds().size() ? FormatNumber(histogram->bounds()[i]) : "+Inf";
         out += WithLabels(name + "_bucket", labels, "le=\"" + le + "\"") + " " +
                std::to_string(cumulative) + "\n";
       }

@@ -62,8 +62,10 @@ class Histogram {
 // labels; references stay valid for the registry's lifetime. Thread-safe.
 class MetricsRegistry {
  public:
-  Counter& GetCounter(const std::string& name, const std::string& help, const MetricLabels& labels = {});
-  Gauge& GetGauge(const std::string& name, const std::string& help, const MetricLabels& labels = {});
+  Counter& GetCounter(const std::string& name, const std::string& help,
+                      const MetricLabels& labels = {});
+  Gauge& GetGauge(const std::string& name, const std::string& help,
+                  const MetricLabels& labels = {});
   Histogram& GetHistogram(const std::string& name, const std::string& help,
                           const std::vector<double>& bounds, const MetricLabels& labels = {});
 
@@ -86,7 +88,7 @@ class MetricsRegistry {
   Family& GetFamily(const std::string& name, Type type, const std::string& help);
 
   std::mutex mu_;
-  std::map<std::string, Family> families_;  // GUARDED_BY(mu_)
+  std::map<std::string, Family> families_;                // GUARDED_BY(mu_)
   std::map<uint64_t, std::function<void()>> collectors_;  // GUARDED_BY(mu_)
   uint64_t next_collector_id_ = 1;                        // GUARDED_BY(mu_)
 };

@@ -4,9 +4,9 @@
 #include "core/status.h"
 
 // Propagate an error Status from the enclosing function.
-#define RETURN_IF_ERROR(expr)                        \
-  do {                                               \
-    ::rivulet::Status rivulet_status_ = (expr);      \
+#define RETURN_IF_ERROR(expr)                          \
+  do {                                                 \
+    ::rivulet::Status rivulet_status_ = (expr);        \
     if (!rivulet_status_.ok()) return rivulet_status_; \
   } while (0)
 

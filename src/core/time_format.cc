@@ -90,8 +90,9 @@ std::string FormatRfc3339Millis(int64_t unix_millis) {
 
 Result<int64_t> ParseRfc3339(std::string_view text) {
   auto bad = [&] {
-    return Status::InvalidArgument("expected an RFC 3339 timestamp like 2026-11-21T09:05:03Z, got \"" +
-                                   std::string(text.substr(0, 64)) + "\"");
+    return Status::InvalidArgument(
+        "expected an RFC 3339 timestamp like 2026-11-21T09:05:03Z, got \"" +
+        std::string(text.substr(0, 64)) + "\"");
   };
   size_t i = 0;
   int year, month, day, hour, minute, second;

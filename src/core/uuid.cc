@@ -27,8 +27,8 @@ void FillRandom(std::array<uint8_t, 16>& bytes, size_t from) {
 Result<Uuid> Uuid::Parse(std::string_view text) {
   auto bad = [&] {
     std::string shown(text.substr(0, 64));
-    return Status::InvalidArgument("expected a UUID like 0190c2a4-7b7e-7cc1-9d8e-4f3c2b1a0d9e, got \"" +
-                                   shown + "\"");
+    return Status::InvalidArgument(
+        "expected a UUID like 0190c2a4-7b7e-7cc1-9d8e-4f3c2b1a0d9e, got \"" + shown + "\"");
   };
   if (text.size() != 36) return bad();
   std::array<uint8_t, 16> bytes{};

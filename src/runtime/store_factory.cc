@@ -8,16 +8,19 @@
 namespace rivulet::runtime {
 
 Result<std::unique_ptr<eventstore::EventStore>> OpenStore(const config::Config& config,
-                                                           core::MetricsRegistry* metrics, core::Clock* clock) {
+                                                          core::MetricsRegistry* metrics,
+                                                          core::Clock* clock) {
   if (config.store.backend == config::StoreConfig::Backend::kPostgres) {
-    return Status::Unavailable("store.backend postgres is not available in this build yet; use backend: sqlite");
+    return Status::Unavailable(
+        "store.backend postgres is not available in this build yet; use backend: sqlite");
   }
   std::filesystem::path path(config.store.path);
   if (path.has_parent_path()) {
     std::error_code ec;
     std::filesystem::create_directories(path.parent_path(), ec);
     if (ec) {
-      return Status::Unavailable("cannot create " + path.parent_path().string() + " for the store: " + ec.message());
+      return Status::Unavailable("cannot create " + path.parent_path().string() +
+                                 " for the store: " + ec.message());
     }
   }
   eventstore::sqlite::SqliteStoreOptions options;

@@ -14,7 +14,7 @@ namespace rivulet::runtime {
 // `metrics` and `clock` may be null (the store then owns a registry / uses the system
 // clock). Unavailable if the database cannot be opened or its backend is not built in.
 Result<std::unique_ptr<eventstore::EventStore>> OpenStore(const config::Config& config,
-                                                           core::MetricsRegistry* metrics,
-                                                           core::Clock* clock = nullptr);
+                                                          core::MetricsRegistry* metrics,
+                                                          core::Clock* clock = nullptr);
 
 }  // namespace rivulet::runtime

@@ -7,23 +7,32 @@ namespace rivulet::server {
 HttpError ToHttpError(const Status& status) {
   const std::string& reason = status.reason();
   switch (status.code()) {
-    case StatusCode::kOk: return {200, "ok"};
-    case StatusCode::kInvalidArgument: return {400, "invalid_argument"};
-    case StatusCode::kUnauthenticated: return {401, "unauthenticated"};
-    case StatusCode::kPermissionDenied: return {403, "permission_denied"};
-    case StatusCode::kNotFound: return {404, "not_found"};
+    case StatusCode::kOk:
+      return {200, "ok"};
+    case StatusCode::kInvalidArgument:
+      return {400, "invalid_argument"};
+    case StatusCode::kUnauthenticated:
+      return {401, "unauthenticated"};
+    case StatusCode::kPermissionDenied:
+      return {403, "permission_denied"};
+    case StatusCode::kNotFound:
+      return {404, "not_found"};
     case StatusCode::kAborted:
       if (reason == "wrong_expected_version") return {409, "wrong_expected_version"};
       return {409, "conflict"};
-    case StatusCode::kAlreadyExists: return {409, "conflict"};
+    case StatusCode::kAlreadyExists:
+      return {409, "conflict"};
     case StatusCode::kResourceExhausted:
       if (reason == "too_large") return {413, "too_large"};
       return {503, "unavailable"};
-    case StatusCode::kDeadlineExceeded: return {504, "timeout"};
+    case StatusCode::kDeadlineExceeded:
+      return {504, "timeout"};
     case StatusCode::kFailedPrecondition:
     case StatusCode::kUnavailable:
-    case StatusCode::kCancelled: return {503, "unavailable"};
-    case StatusCode::kInternal: return {500, "internal"};
+    case StatusCode::kCancelled:
+      return {503, "unavailable"};
+    case StatusCode::kInternal:
+      return {500, "internal"};
   }
   return {500, "internal"};
 }

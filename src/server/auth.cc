@@ -50,8 +50,9 @@ Status Authenticator::Check(const httplib::Request& req) const {
   if (match == nullptr) return Status::Unauthenticated("the token is not valid");
   config::Role needed = RequiredRole(req.method, req.path);
   if (static_cast<int>(match->role) < static_cast<int>(needed)) {
-    return Status::PermissionDenied("token " + match->name + " has role " + config::RoleName(match->role) +
-                                    "; " + req.method + " " + req.path + " needs " + config::RoleName(needed));
+    return Status::PermissionDenied("token " + match->name + " has role " +
+                                    config::RoleName(match->role) + "; " + req.method + " " +
+                                    req.path + " needs " + config::RoleName(needed));
   }
   return Status::Ok();
 }

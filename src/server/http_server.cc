@@ -13,25 +13,34 @@ namespace {
 // over the limit, a request httplib could not parse).
 Status StatusForBareError(const httplib::Request& req, int status) {
   switch (status) {
-    case 404: return Status::NotFound("no route for " + req.method + " " + req.path.substr(0, 256));
-    case 405: return Status::InvalidArgument("method " + req.method + " is not allowed here");
+    case 404:
+      return Status::NotFound("no route for " + req.method + " " + req.path.substr(0, 256));
+    case 405:
+      return Status::InvalidArgument("method " + req.method + " is not allowed here");
     case 413:
-      return Status::ResourceExhausted("the request body is larger than server.max_body").WithReason("too_large");
-    case 414: return Status::InvalidArgument("the request URI is too long");
-    default: return Status::InvalidArgument("malformed HTTP request");
+      return Status::ResourceExhausted("the request body is larger than server.max_body")
+          .WithReason("too_large");
+    case 414:
+      return Status::InvalidArgument("the request URI is too long");
+    default:
+      return Status::InvalidArgument("malformed HTTP request");
   }
 }
 }  // namespace
 
-HttpServer::HttpServer(eventstore::EventStore& store, core::MetricsRegistry& metrics, const config::Config& config)
+HttpServer::HttpServer(eventstore::EventStore& store, core::MetricsRegistry& metrics,
+                       const config::Config& config)
     : ctx_(store, metrics, config), auth_(config.server), router_(http_, auth_) {
   const int threads = std::max(2, config.runtime.http_threads);
   ctx_.max_event_streams = std::max(1, threads / 2);
-  http_.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  http_.new_task_queue = [threads] {
+    return new httplib::ThreadPool(static_cast<size_t>(threads));
+  };
   static const char* kClasses[] = {"1xx", "2xx", "3xx", "4xx", "5xx", "other"};
   for (int i = 0; i < 6; ++i) {
-    requests_by_class_[i] = &metrics.GetCounter("rivulet_http_requests_total", "HTTP requests answered, by status class",
-                                                {{"code", kClasses[i]}});
+    requests_by_class_[i] =
+        &metrics.GetCounter("rivulet_http_requests_total",
+                            "HTTP requests answered, by status class", {{"code", kClasses[i]}});
   }
   InstallRoutes();
 }
@@ -53,17 +62,18 @@ void HttpServer::InstallRoutes() {
     res.status = code;
   });
 
-  http_.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
-    std::string what = "unknown exception";
-    try {
-      std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    WriteError(res, Status::Internal("the handler for " + req.method + " " + req.path.substr(0, 256) +
-                                     " failed: " + what));
-  });
+  http_.set_exception_handler(
+      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown exception";
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        WriteError(res, Status::Internal("the handler for " + req.method + " " +
+                                         req.path.substr(0, 256) + " failed: " + what));
+      });
 
   http_.set_logger([this](const httplib::Request&, const httplib::Response& res) {
     int cls = res.status / 100;
@@ -73,7 +83,8 @@ void HttpServer::InstallRoutes() {
   router_.Get("/v1/health", [this](const httplib::Request&, httplib::Response& res) {
     Status health = ctx_.store.Health();
     if (health.ok()) return WriteJson(res, 200, R"({"status":"ok"})");
-    core::Json body{{"status", "unavailable"}, {"error", "unavailable"}, {"message", health.message()}};
+    core::Json body{
+        {"status", "unavailable"}, {"error", "unavailable"}, {"message", health.message()}};
     WriteJson(res, 503, core::DumpJson(body));
   });
 
@@ -97,7 +108,8 @@ Result<int> HttpServer::Bind() {
     port_ = server.port;
   }
   if (!ok) {
-    return Status::Unavailable("cannot listen on " + server.host + ":" + std::to_string(server.port) +
+    return Status::Unavailable("cannot listen on " + server.host + ":" +
+                               std::to_string(server.port) +
                                " (address in use, or not an address of this machine)");
   }
   return port_;

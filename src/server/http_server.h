@@ -23,7 +23,8 @@ namespace rivulet::server {
 // within about a second). The store, registry and config must outlive the server.
 class HttpServer {
  public:
-  HttpServer(eventstore::EventStore& store, core::MetricsRegistry& metrics, const config::Config& config);
+  HttpServer(eventstore::EventStore& store, core::MetricsRegistry& metrics,
+             const config::Config& config);
   ~HttpServer();
 
   // Binds server.listen; returns the port (useful when the config says port 0).

@@ -43,7 +43,8 @@ std::string BatchJson(const LogBatch& batch) {
 
 void HandleEvents(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
   auto run = [&]() -> Status {
-    ASSIGN_OR_RETURN(QueryParams params, QueryParams::Parse(req, {"after", "limit", "types", "streams", "match"}));
+    ASSIGN_OR_RETURN(QueryParams params,
+                     QueryParams::Parse(req, {"after", "limit", "types", "streams", "match"}));
     LogReadOptions options;
     if (auto after = params.Get("after")) {
       ASSIGN_OR_RETURN(options.after, eventstore::DecodeResumeToken(*after));
@@ -62,11 +63,14 @@ void HandleEvents(ServerContext& ctx, const httplib::Request& req, httplib::Resp
 // Where a change stream starts: after a resume token (Last-Event-ID or resume_after),
 // at a position (start_at, inclusive), or, like MongoDB's watch(), at the current end
 // of the log so that only new events arrive.
-Result<LogPosition> StartPosition(ServerContext& ctx, const httplib::Request& req, const QueryParams& params) {
+Result<LogPosition> StartPosition(ServerContext& ctx, const httplib::Request& req,
+                                  const QueryParams& params) {
   std::optional<std::string> token = params.Get("resume_after");
   if (req.has_header("Last-Event-ID")) token = req.get_header_value("Last-Event-ID");
-  ASSIGN_OR_RETURN(std::optional<int64_t> start_at, params.OptionalInt("start_at", 1, std::numeric_limits<int64_t>::max() / 2));
-  if (token && start_at) return Status::InvalidArgument("give either resume_after or start_at, not both");
+  ASSIGN_OR_RETURN(std::optional<int64_t> start_at,
+                   params.OptionalInt("start_at", 1, std::numeric_limits<int64_t>::max() / 2));
+  if (token && start_at)
+    return Status::InvalidArgument("give either resume_after or start_at, not both");
   if (token) return eventstore::DecodeResumeToken(*token);
   if (start_at) return LogPosition{*start_at - 1, 0};
   return LogPosition{ctx.store.HeadPosition(), 0};
@@ -85,7 +89,9 @@ struct EventStreamState {
   ~EventStreamState() { ctx->event_streams.fetch_sub(1); }
 };
 
-bool WriteAll(httplib::DataSink& sink, const std::string& text) { return sink.write(text.data(), text.size()); }
+bool WriteAll(httplib::DataSink& sink, const std::string& text) {
+  return sink.write(text.data(), text.size());
+}
 
 // Called by httplib repeatedly until it returns false or calls sink.done(). Each call
 // waits up to a second for events, so shutdown and dead clients are noticed quickly.
@@ -96,7 +102,8 @@ bool PumpEventStream(const std::shared_ptr<EventStreamState>& state, httplib::Da
     state->started = true;
     state->last_write = now;
     // Tells the client the stream is live, and where it starts.
-    if (!WriteAll(sink, ": rivulet change stream\nid: " + eventstore::EncodeResumeToken(state->options.after) +
+    if (!WriteAll(sink, ": rivulet change stream\nid: " +
+                            eventstore::EncodeResumeToken(state->options.after) +
                             "\nretry: 1000\n\n")) {
       return false;
     }
@@ -138,8 +145,9 @@ bool PumpEventStream(const std::shared_ptr<EventStreamState>& state, httplib::Da
 
 void HandleChanges(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
   auto run = [&]() -> Status {
-    ASSIGN_OR_RETURN(QueryParams params, QueryParams::Parse(req, {"resume_after", "start_at", "match", "batch_size",
-                                                                  "max_await_ms", "types", "streams"}));
+    ASSIGN_OR_RETURN(QueryParams params,
+                     QueryParams::Parse(req, {"resume_after", "start_at", "match", "batch_size",
+                                              "max_await_ms", "types", "streams"}));
     LogReadOptions options;
     ASSIGN_OR_RETURN(options.after, StartPosition(ctx, req, params));
     ASSIGN_OR_RETURN(int64_t batch_size, params.Int("batch_size", 1, 1000, 100));
@@ -150,7 +158,8 @@ void HandleChanges(ServerContext& ctx, const httplib::Request& req, httplib::Res
     if (WantsEventStream(req)) {
       if (ctx.event_streams.fetch_add(1) >= ctx.max_event_streams) {
         ctx.event_streams.fetch_sub(1);
-        return Status::Unavailable("too many event streams are open (" + std::to_string(ctx.max_event_streams) +
+        return Status::Unavailable("too many event streams are open (" +
+                                   std::to_string(ctx.max_event_streams) +
                                    "); use long polling or raise runtime.http_threads");
       }
       auto state = std::make_shared<EventStreamState>();
@@ -166,7 +175,8 @@ void HandleChanges(ServerContext& ctx, const httplib::Request& req, httplib::Res
     }
 
     auto cancelled = [&ctx] { return ctx.stopping.load(); };
-    ASSIGN_OR_RETURN(LogBatch batch, ctx.store.ReadChanges(options, Millis(max_await_ms), cancelled));
+    ASSIGN_OR_RETURN(LogBatch batch,
+                     ctx.store.ReadChanges(options, Millis(max_await_ms), cancelled));
     WriteJson(res, 200, BatchJson(batch));
     return Status::Ok();
   };
@@ -177,8 +187,12 @@ void HandleChanges(ServerContext& ctx, const httplib::Request& req, httplib::Res
 }  // namespace
 
 void RegisterLogRoutes(Router& router, ServerContext& ctx) {
-  router.Get("/v1/events", [&ctx](const httplib::Request& req, httplib::Response& res) { HandleEvents(ctx, req, res); });
-  router.Get("/v1/changes", [&ctx](const httplib::Request& req, httplib::Response& res) { HandleChanges(ctx, req, res); });
+  router.Get("/v1/events", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    HandleEvents(ctx, req, res);
+  });
+  router.Get("/v1/changes", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    HandleChanges(ctx, req, res);
+  });
 }
 
 }  // namespace rivulet::server

@@ -21,7 +21,8 @@ namespace rivulet::server {
 class QueryParams {
  public:
   // InvalidArgument naming the first unknown or repeated parameter.
-  static Result<QueryParams> Parse(const httplib::Request& req, std::initializer_list<std::string_view> allowed);
+  static Result<QueryParams> Parse(const httplib::Request& req,
+                                   std::initializer_list<std::string_view> allowed);
 
   std::optional<std::string> Get(std::string_view name) const;
 

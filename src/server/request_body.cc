@@ -9,10 +9,12 @@ Result<core::Json> ParseJsonBody(const httplib::Request& req) {
     while (!media.empty() && media.back() == ' ') media.pop_back();
     for (char& c : media) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (media != "application/json") {
-      return Status::InvalidArgument("Content-Type must be application/json, got \"" + type.substr(0, 64) + "\"");
+      return Status::InvalidArgument("Content-Type must be application/json, got \"" +
+                                     type.substr(0, 64) + "\"");
     }
   }
-  if (req.body.empty()) return Status::InvalidArgument("the request body is empty; send a JSON object");
+  if (req.body.empty())
+    return Status::InvalidArgument("the request body is empty; send a JSON object");
   auto json = core::ParseJson(req.body);
   if (!json.ok()) return json.status().WithContext("body");
   return json;

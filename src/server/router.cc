@@ -8,16 +8,23 @@ Router::Handler Router::Guard(Handler handler) const {
   return [this, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
     Status allowed = auth_.Check(req);
     if (!allowed.ok()) {
-      if (allowed.code() == StatusCode::kUnauthenticated) res.set_header("WWW-Authenticate", "Bearer");
+      if (allowed.code() == StatusCode::kUnauthenticated)
+        res.set_header("WWW-Authenticate", "Bearer");
       return WriteError(res, allowed);
     }
     handler(req, res);
   };
 }
 
-void Router::Get(const std::string& pattern, Handler handler) { http_.Get(pattern, Guard(std::move(handler))); }
-void Router::Post(const std::string& pattern, Handler handler) { http_.Post(pattern, Guard(std::move(handler))); }
-void Router::Put(const std::string& pattern, Handler handler) { http_.Put(pattern, Guard(std::move(handler))); }
+void Router::Get(const std::string& pattern, Handler handler) {
+  http_.Get(pattern, Guard(std::move(handler)));
+}
+void Router::Post(const std::string& pattern, Handler handler) {
+  http_.Post(pattern, Guard(std::move(handler)));
+}
+void Router::Put(const std::string& pattern, Handler handler) {
+  http_.Put(pattern, Guard(std::move(handler)));
+}
 void Router::Delete(const std::string& pattern, Handler handler) {
   http_.Delete(pattern, Guard(std::move(handler)));
 }

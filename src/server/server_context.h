@@ -12,7 +12,8 @@ namespace rivulet::server {
 // What route handlers share. Owned by HttpServer; handlers get a reference that lives
 // as long as the server.
 struct ServerContext {
-  ServerContext(eventstore::EventStore& store, core::MetricsRegistry& metrics, const config::Config& config)
+  ServerContext(eventstore::EventStore& store, core::MetricsRegistry& metrics,
+                const config::Config& config)
       : store(store), metrics(metrics), config(config) {}
 
   eventstore::EventStore& store;

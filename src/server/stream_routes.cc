@@ -13,7 +13,8 @@ namespace {
 using eventstore::AppendRequest;
 using eventstore::EventData;
 
-Status CheckKeys(const core::Json& object, const std::string& where, std::initializer_list<const char*> allowed) {
+Status CheckKeys(const core::Json& object, const std::string& where,
+                 std::initializer_list<const char*> allowed) {
   for (auto it = object.begin(); it != object.end(); ++it) {
     bool known = false;
     for (const char* a : allowed) known = known || it.key() == a;
@@ -31,7 +32,8 @@ Status CheckKeys(const core::Json& object, const std::string& where, std::initia
 Result<AppendRequest> ParseAppend(const std::string& stream, const core::Json& body,
                                   const std::string& correlation_id) {
   if (!body.is_object()) {
-    return Status::InvalidArgument(std::string("body: expected an object, got ") + core::JsonTypeName(body));
+    return Status::InvalidArgument(std::string("body: expected an object, got ") +
+                                   core::JsonTypeName(body));
   }
   RETURN_IF_ERROR(CheckKeys(body, "body", {"expected_version", "events"}));
   AppendRequest request;
@@ -42,14 +44,16 @@ Result<AppendRequest> ParseAppend(const std::string& stream, const core::Json& b
   auto events = body.find("events");
   if (events == body.end()) return Status::InvalidArgument("events: required");
   if (!events->is_array()) {
-    return Status::InvalidArgument(std::string("events: expected an array, got ") + core::JsonTypeName(*events));
+    return Status::InvalidArgument(std::string("events: expected an array, got ") +
+                                   core::JsonTypeName(*events));
   }
   request.events.reserve(events->size());
   for (size_t i = 0; i < events->size(); ++i) {
     const core::Json& e = (*events)[i];
     std::string where = "events[" + std::to_string(i) + "]";
     if (!e.is_object()) {
-      return Status::InvalidArgument(where, std::string("expected an object, got ") + core::JsonTypeName(e));
+      return Status::InvalidArgument(
+          where, std::string("expected an object, got ") + core::JsonTypeName(e));
     }
     RETURN_IF_ERROR(CheckKeys(e, where, {"id", "type", "data", "metadata"}));
     EventData event;
@@ -65,7 +69,8 @@ Result<AppendRequest> ParseAppend(const std::string& stream, const core::Json& b
     if (data == e.end()) return Status::InvalidArgument(where + ".data", "required");
     event.data = *data;
     if (auto metadata = e.find("metadata"); metadata != e.end()) event.metadata = *metadata;
-    if (!correlation_id.empty() && event.metadata.is_object() && !event.metadata.contains("correlation_id")) {
+    if (!correlation_id.empty() && event.metadata.is_object() &&
+        !event.metadata.contains("correlation_id")) {
       event.metadata["correlation_id"] = correlation_id;
     }
     request.events.push_back(std::move(event));
@@ -98,10 +103,12 @@ void HandleRead(ServerContext& ctx, const httplib::Request& req, httplib::Respon
     options.stream = stream;
     std::string direction = params.Get("direction").value_or("forward");
     if (direction != "forward" && direction != "backward") {
-      return Status::InvalidArgument("direction", "expected forward or backward, got \"" + direction.substr(0, 32) + "\"");
+      return Status::InvalidArgument(
+          "direction", "expected forward or backward, got \"" + direction.substr(0, 32) + "\"");
     }
     options.backward = direction == "backward";
-    ASSIGN_OR_RETURN(options.from, params.OptionalInt("from", 0, std::numeric_limits<int64_t>::max() / 2));
+    ASSIGN_OR_RETURN(options.from,
+                     params.OptionalInt("from", 0, std::numeric_limits<int64_t>::max() / 2));
     ASSIGN_OR_RETURN(int64_t limit, params.Int("limit", 1, 1000, 100));
     options.limit = static_cast<size_t>(limit);
     ASSIGN_OR_RETURN(eventstore::StreamSlice slice, ctx.store.ReadStream(options));
@@ -125,10 +132,12 @@ void HandleRead(ServerContext& ctx, const httplib::Request& req, httplib::Respon
 void RegisterStreamRoutes(Router& router, ServerContext& ctx) {
   // `.+` rather than `[^/]+`: a name with an encoded '/' reaches validation and gets a
   // 400 that says why, instead of a 404.
-  router.Post(R"(/v1/streams/(.+))",
-            [&ctx](const httplib::Request& req, httplib::Response& res) { HandleAppend(ctx, req, res); });
-  router.Get(R"(/v1/streams/(.+))",
-           [&ctx](const httplib::Request& req, httplib::Response& res) { HandleRead(ctx, req, res); });
+  router.Post(R"(/v1/streams/(.+))", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    HandleAppend(ctx, req, res);
+  });
+  router.Get(R"(/v1/streams/(.+))", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    HandleRead(ctx, req, res);
+  });
 }
 
 }  // namespace rivulet::server

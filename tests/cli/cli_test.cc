@@ -57,12 +57,15 @@ TEST_CASE("CLI: check validates a config, prints what it declares, exits 2 on er
   CHECK(summary[0]["server"]["listen"] == "127.0.0.1:8080");
   CHECK_THAT(ok.err, Catch::Contains("is valid"));
 
-  rivulet::testing::WriteFile(env.config, "store:\n  path: ./x.db\nserver:\n  listen: nowhere\n  max_body: huge\n");
+  rivulet::testing::WriteFile(
+      env.config, "store:\n  path: ./x.db\nserver:\n  listen: nowhere\n  max_body: huge\n");
   auto bad = env.Run({"check"});
   CHECK(bad.exit_code == 2);
   CHECK(bad.out.empty());
   CHECK_THAT(bad.err, Catch::Contains(env.config + ":4:3: server.listen: expected host:port"));
-  CHECK_THAT(bad.err, Catch::Contains(env.config + ":5:3: server.max_body: expected a size like 4MiB, got \"huge\""));
+  CHECK_THAT(bad.err,
+             Catch::Contains(env.config +
+                             ":5:3: server.max_body: expected a size like 4MiB, got \"huge\""));
 
   auto missing = RunCommand({RivuletBinary(), "check", "-c", env.dir.File("absent.yaml")});
   CHECK(missing.exit_code == 2);
@@ -71,13 +74,16 @@ TEST_CASE("CLI: check validates a config, prints what it declares, exits 2 on er
 
 TEST_CASE("CLI: append and read with the documented exit codes", "[cli]") {
   CliEnv env;
-  auto first = env.Run({"append", "order-1", "OrderPlaced", R"({"total":5})", "--expected-version", "no_stream"});
+  auto first = env.Run(
+      {"append", "order-1", "OrderPlaced", R"({"total":5})", "--expected-version", "no_stream"});
   INFO(first.err);
   REQUIRE(first.exit_code == 0);
   auto result = Lines(first.out);
   REQUIRE(result.size() == 1);
-  CHECK(result[0] == Json{{"stream", "order-1"}, {"first_version", 0}, {"last_version", 0}, {"position", 1}});
-  REQUIRE(env.Run({"append", "order-1", "OrderPaid", "--metadata", R"({"correlation_id":"c-1"})"}).exit_code == 0);
+  CHECK(result[0] ==
+        Json{{"stream", "order-1"}, {"first_version", 0}, {"last_version", 0}, {"position", 1}});
+  REQUIRE(env.Run({"append", "order-1", "OrderPaid", "--metadata", R"({"correlation_id":"c-1"})"})
+              .exit_code == 0);
 
   auto conflict = env.Run({"append", "order-1", "Late", "--expected-version", "0"});
   CHECK(conflict.exit_code == 1);
@@ -151,7 +157,8 @@ TEST_CASE("CLI: tail follows appends made by other processes", "[cli][changes]")
   }
   {
     // From a token: exactly what follows it. Stopped by SIGINT, exit 0.
-    Subprocess tail({RivuletBinary(), "tail", "--resume-after", "Mg", "--match", R"({"type":"After2"})", "-c", env.config},
+    Subprocess tail({RivuletBinary(), "tail", "--resume-after", "Mg", "--match",
+                     R"({"type":"After2"})", "-c", env.config},
                     env.dir.File("tail2.stderr"));
     auto line = tail.ReadLine(std::chrono::seconds(30));
     REQUIRE(line);
@@ -164,8 +171,12 @@ TEST_CASE("CLI: tail follows appends made by other processes", "[cli][changes]")
 TEST_CASE("CLI: commands work on the store while rivulet serve runs on it", "[cli]") {
   rivulet::testing::RivuletServer server;
   auto client = server.Client();
-  REQUIRE(client->Post("/v1/streams/shared", R"({"events":[{"type":"FromHttp","data":{}}]})", "application/json")->status == 201);
-  auto appended = RunCommand({RivuletBinary(), "append", "shared", "FromCli", "-c", server.config_path()});
+  REQUIRE(client
+              ->Post("/v1/streams/shared", R"({"events":[{"type":"FromHttp","data":{}}]})",
+                     "application/json")
+              ->status == 201);
+  auto appended =
+      RunCommand({RivuletBinary(), "append", "shared", "FromCli", "-c", server.config_path()});
   INFO(appended.err);
   REQUIRE(appended.exit_code == 0);
   auto read = RunCommand({RivuletBinary(), "read", "shared", "-c", server.config_path()});

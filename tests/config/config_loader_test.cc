@@ -1,8 +1,8 @@
-#include <catch2/catch.hpp>
+#include "config/config_loader.h"
 
+#include <catch2/catch.hpp>
 #include <map>
 
-#include "config/config_loader.h"
 #include "tests/support/temp_dir.h"
 
 using namespace rivulet::config;
@@ -36,7 +36,8 @@ std::vector<std::string> Errors(const std::string& yaml, EnvLookup env = FakeEnv
 }  // namespace
 
 TEST_CASE("the SPEC's reference config loads into typed sections", "[config]") {
-  auto config = LoadConfigFile(RIVULET_SOURCE_DIR "/examples/reference/rivulet.yaml", ReferenceEnv());
+  auto config =
+      LoadConfigFile(RIVULET_SOURCE_DIR "/examples/reference/rivulet.yaml", ReferenceEnv());
   INFO(config.status());
   REQUIRE(config.ok());
   CHECK(config->store.backend == StoreConfig::Backend::kSqlite);
@@ -80,7 +81,8 @@ TEST_CASE("the SPEC's reference config loads into typed sections", "[config]") {
   CHECK(saga.steps[1].compensation->method == "DELETE");
   CHECK(saga.steps[2].await->type == "ShipmentBooked");
   CHECK(saga.on_completed.has_value());
-  CHECK(saga.trigger_match->Matches(rivulet::core::Json::parse(R"({"data": {"after": {"status": "pending", "total_amount": 5}}})")));
+  CHECK(saga.trigger_match->Matches(rivulet::core::Json::parse(
+      R"({"data": {"after": {"status": "pending", "total_amount": 5}}})")));
   REQUIRE(config->outbox.destinations.size() == 3);
   CHECK(config->outbox.destinations[1].secret == "hook-secret");
   CHECK(config->outbox.publish[0].to == std::vector<std::string>{"bus", "hooks"});
@@ -105,35 +107,45 @@ TEST_CASE("an error names the file, line, column and key path", "[config]") {
       "        timeout: fast\n";
   auto errors = Errors(yaml);
   REQUIRE(errors.size() == 1);
-  CHECK(errors[0] == "rivulet.yaml:12:9: sagas[0].steps[2].timeout: expected a duration like 30s, got \"fast\"");
+  CHECK(errors[0] ==
+        "rivulet.yaml:12:9: sagas[0].steps[2].timeout: expected a duration like 30s, got \"fast\"");
 }
 
 TEST_CASE("every kind of bad config is an error, and all of them are reported", "[config]") {
   const std::pair<const char*, const char*> cases[] = {
       {"stor: {}\n", "rivulet.yaml:1:1: stor: unknown key \"stor\" (did you mean \"store\"?)"},
-      {"store: {backend: mysql}\n", "store.backend: expected one of sqlite, postgres, got \"mysql\""},
+      {"store: {backend: mysql}\n",
+       "store.backend: expected one of sqlite, postgres, got \"mysql\""},
       {"store: {backend: postgres}\n", "store.url: required when store.backend is postgres"},
       {"store: [1]\n", "store: expected a mapping, got a list"},
-      {"server: {listen: 8080}\n", "server.listen: expected host:port like 127.0.0.1:8080, got \"8080\""},
+      {"server: {listen: 8080}\n",
+       "server.listen: expected host:port like 127.0.0.1:8080, got \"8080\""},
       {"server: {listen: \"127.0.0.1:99999\"}\n", "expected host:port"},
       {"server: {max_body: big}\n", "server.max_body: expected a size like 4MiB, got \"big\""},
       {"server: {max_body: 10}\n", "server.max_body: must be between 1KiB and 1GiB"},
-      {"server: {tokens: [{name: a, token: short, role: read}]}\n", "a token needs at least 16 characters"},
+      {"server: {tokens: [{name: a, token: short, role: read}]}\n",
+       "a token needs at least 16 characters"},
       {"server: {tokens: [{name: a, token: aaaaaaaaaaaaaaaaaaaa, role: root}]}\n",
        "server.tokens[0].role: expected one of read, write, admin, got \"root\""},
       {"server: {tokens: [{name: a, token: \"${env:NOPE}\", role: read}]}\n",
        "server.tokens[0].token: environment variable NOPE is not set"},
       {"services: {pay: ftp://x}\n", "services.pay: expected a base URL"},
-      {"sources: [{name: s, type: kafka}]\n", "sources[0].type: expected one of http, jsonl, postgres"},
+      {"sources: [{name: s, type: kafka}]\n",
+       "sources[0].type: expected one of http, jsonl, postgres"},
       {"sources: [{name: s, type: jsonl}]\n", "sources[0].path: required"},
-      {"sources: [{name: s, type: http, path: x}]\n", "sources[0].path: only used by jsonl sources"},
-      {"sources: [{name: s, type: postgres, url: postgresql://x/y, publication: p, slot: S, tables: [t]}]\n",
+      {"sources: [{name: s, type: http, path: x}]\n",
+       "sources[0].path: only used by jsonl sources"},
+      {"sources: [{name: s, type: postgres, url: postgresql://x/y, publication: p, slot: S, "
+       "tables: [t]}]\n",
        "sources[0].slot: expected lower-case letters"},
-      {"sources: [{name: \"bad name\", type: http}]\n", "sources[0].name: expected a name of 1-64 letters"},
+      {"sources: [{name: \"bad name\", type: http}]\n",
+       "sources[0].name: expected a name of 1-64 letters"},
       {"sources: [{name: s, type: http}, {name: s, type: http}]\n", "duplicate source name s"},
       {"mappings: [{source: nope}]\n", "mappings[0].source: no source named nope is declared"},
-      {"mappings: [{stream: \"order-${documentKey.id\"}]\n", "mappings[0].stream: template \"order-${documentKey.id\": missing '}'"},
-      {"mappings: [{match: {a: {$bogus: 1}}}]\n", "mappings[0].match: a.$bogus: unknown operator $bogus"},
+      {"mappings: [{stream: \"order-${documentKey.id\"}]\n",
+       "mappings[0].stream: template \"order-${documentKey.id\": missing '}'"},
+      {"mappings: [{match: {a: {$bogus: 1}}}]\n",
+       "mappings[0].match: a.$bogus: unknown operator $bogus"},
       {"projections: [{name: p, key: \"${data.id}\", on: {A: {set: {x: \"${date.x}\"}}}}]\n",
        "template reads \"date.x\", but a projection only sees"},
       {"projections: [{name: p, key: \"${data.id}\", on: {A: {set: {_key: 1}}}}]\n", "reserved"},
@@ -144,30 +156,41 @@ TEST_CASE("every kind of bad config is an error, and all of them are reported", 
       {"projections: [{name: p, on: {A: {set: {x: 1}}}}]\n", "projections[0].key: required"},
       {"sagas: [{name: s, steps: [{name: a, action: {call: nowhere, path: /x}}]}]\n",
        "sagas[0].steps[0].action.call: no service named nowhere under services:"},
-      {"services: {p: http://h}\nsagas: [{name: s, steps: [{name: a, action: {call: p, path: x}}]}]\n",
+      {"services: {p: http://h}\nsagas: [{name: s, steps: [{name: a, action: {call: p, path: "
+       "x}}]}]\n",
        "a path starts with '/'"},
-      {"services: {p: http://h}\nsagas: [{name: s, steps: [{name: a}]}]\n", "a step has exactly one of action and await"},
-      {"services: {p: http://h}\nsagas: [{name: s, steps: [{name: a, action: {call: p, path: \"/${steps.b.response.id}\"}}, "
+      {"services: {p: http://h}\nsagas: [{name: s, steps: [{name: a}]}]\n",
+       "a step has exactly one of action and await"},
+      {"services: {p: http://h}\nsagas: [{name: s, steps: [{name: a, action: {call: p, path: "
+       "\"/${steps.b.response.id}\"}}, "
        "{name: b, action: {call: p, path: /b}}]}]\n",
-       "template reads steps.b, which the action of step a cannot see (only earlier steps are visible)"},
-      {"services: {p: http://h}\nsagas: [{name: s, steps: [{name: a, action: {call: p, path: \"/${env.SECRET}\"}}]}]\n",
+       "template reads steps.b, which the action of step a cannot see (only earlier steps are "
+       "visible)"},
+      {"services: {p: http://h}\nsagas: [{name: s, steps: [{name: a, action: {call: p, path: "
+       "\"/${env.SECRET}\"}}]}]\n",
        "templates never see env"},
-      {"services: {p: http://h}\nsagas: [{name: s, steps: [{name: a, action: {call: p, path: /a}}, {name: a, action: {call: p, path: /b}}]}]\n",
+      {"services: {p: http://h}\nsagas: [{name: s, steps: [{name: a, action: {call: p, path: /a}}, "
+       "{name: a, action: {call: p, path: /b}}]}]\n",
        "duplicate step name a"},
-      {"services: {p: http://h}\nsagas: [{name: s, retry: {max_attempts: 0}, steps: [{name: a, action: {call: p, path: /a}}]}]\n",
+      {"services: {p: http://h}\nsagas: [{name: s, retry: {max_attempts: 0}, steps: [{name: a, "
+       "action: {call: p, path: /a}}]}]\n",
        "sagas[0].retry.max_attempts: must be between 1 and 1000, got 0"},
-      {"services: {p: http://h}\nsagas: [{name: s, retry: {jitter: some}, steps: [{name: a, action: {call: p, path: /a}}]}]\n",
+      {"services: {p: http://h}\nsagas: [{name: s, retry: {jitter: some}, steps: [{name: a, "
+       "action: {call: p, path: /a}}]}]\n",
        "sagas[0].retry.jitter: expected one of full, none"},
-      {"services: {p: http://h}\nsagas: [{name: s, trigger: {type: A}, steps: [{name: a, action: {call: p, path: /a}}]}]\n",
+      {"services: {p: http://h}\nsagas: [{name: s, trigger: {type: A}, steps: [{name: a, action: "
+       "{call: p, path: /a}}]}]\n",
        "sagas[0].id: required when the saga has a trigger"},
       {"outbox: {destinations: [{name: d, type: nats, url: nats://x, stream: S}]}\n",
        "outbox.destinations[0].subject: required"},
       {"outbox: {destinations: [{name: d, type: http, url: http://x, path: y}]}\n",
        "outbox.destinations[0].path: not used by http destinations"},
-      {"outbox: {publish: [{match: {type: A}, to: [nowhere]}]}\n", "outbox.publish[0].to: no destination named nowhere"},
+      {"outbox: {publish: [{match: {type: A}, to: [nowhere]}]}\n",
+       "outbox.publish[0].to: no destination named nowhere"},
       {"outbox: {retention: forever}\n", "outbox.retention: expected a duration like 30s"},
       {"runtime: {http_threads: 0}\n", "runtime.http_threads: must be between 1 and 1024, got 0"},
-      {"runtime: {http_threads: many}\n", "runtime.http_threads: expected an integer, got \"many\""},
+      {"runtime: {http_threads: many}\n",
+       "runtime.http_threads: expected an integer, got \"many\""},
       {"store: {path: a}\nstore: {path: b}\n", "duplicate key \"store\""},
       {"store: {path: [1, 2\n", "rivulet.yaml:2:1: invalid YAML"},
   };
@@ -187,8 +210,9 @@ TEST_CASE("every kind of bad config is an error, and all of them are reported", 
 }
 
 TEST_CASE("env substitution, relative paths and defaults", "[config]") {
-  auto config = LoadConfigString("store: {path: \"${env:DB_DIR}/x.db\"}\nserver: {listen: \"127.0.0.1:${env:PORT}\"}\n",
-                                 "rivulet.yaml", "/cfg", FakeEnv({{"DB_DIR", "./data"}, {"PORT", "9999"}}));
+  auto config = LoadConfigString(
+      "store: {path: \"${env:DB_DIR}/x.db\"}\nserver: {listen: \"127.0.0.1:${env:PORT}\"}\n",
+      "rivulet.yaml", "/cfg", FakeEnv({{"DB_DIR", "./data"}, {"PORT", "9999"}}));
   REQUIRE(config.ok());
   CHECK(config->store.path == "/cfg/data/x.db");
   CHECK(config->server.port == 9999);
@@ -200,14 +224,15 @@ TEST_CASE("env substitution, relative paths and defaults", "[config]") {
   CHECK(empty->server.port == 8080);
   CHECK_FALSE(empty->server.auth_required);
 
-  auto absolute = LoadConfigString("store: {path: /var/lib/rivulet.db}\n", "rivulet.yaml", "/cfg", FakeEnv({}));
+  auto absolute =
+      LoadConfigString("store: {path: /var/lib/rivulet.db}\n", "rivulet.yaml", "/cfg", FakeEnv({}));
   CHECK(absolute->store.path == "/var/lib/rivulet.db");
 
-  auto escaped = LoadConfigString("mappings: [{stream: \"$${env:X}-${documentKey.id}\"}]\n", "rivulet.yaml", "/cfg",
-                                  FakeEnv({}));
+  auto escaped = LoadConfigString("mappings: [{stream: \"$${env:X}-${documentKey.id}\"}]\n",
+                                  "rivulet.yaml", "/cfg", FakeEnv({}));
   REQUIRE(escaped.ok());
-  CHECK(*escaped->mappings[0].stream->Evaluate(rivulet::core::Json::parse(R"({"documentKey": {"id": 1}})")) ==
-        "${env:X}-1");
+  CHECK(*escaped->mappings[0].stream->Evaluate(
+            rivulet::core::Json::parse(R"({"documentKey": {"id": 1}})")) == "${env:X}-1");
 
   TempDir dir;
   auto missing = LoadConfigFile(dir.File("nope.yaml"));

@@ -1,5 +1,4 @@
 #include <catch2/catch.hpp>
-
 #include <set>
 
 #include "core/base64.h"
@@ -16,8 +15,9 @@ TEST_CASE("UUIDs parse, print and generate", "[uuid]") {
   REQUIRE(id.ok());
   CHECK(id->ToString() == "0190c2a4-7b7e-7cc1-9d8e-4f3c2b1a0d9e");
   CHECK(*Uuid::FromBytes(id->bytes_view()) == *id);
-  for (const char* bad : {"", "0190c2a4", "0190c2a4-7b7e-7cc1-9d8e-4f3c2b1a0d9", "0190c2a4x7b7e-7cc1-9d8e-4f3c2b1a0d9e",
-                          "g190c2a4-7b7e-7cc1-9d8e-4f3c2b1a0d9e"}) {
+  for (const char* bad :
+       {"", "0190c2a4", "0190c2a4-7b7e-7cc1-9d8e-4f3c2b1a0d9",
+        "0190c2a4x7b7e-7cc1-9d8e-4f3c2b1a0d9e", "g190c2a4-7b7e-7cc1-9d8e-4f3c2b1a0d9e"}) {
     INFO(bad);
     CHECK_FALSE(Uuid::Parse(bad).ok());
   }
@@ -84,7 +84,8 @@ TEST_CASE("JSON parsing reports errors and refuses deep nesting", "[json]") {
   CHECK_THAT(too_deep.status().message(), Catch::Contains("nested deeper than 64"));
   std::string ok_depth = std::string(64, '[') + std::string(64, ']');
   CHECK(ParseJson(ok_depth).ok());
-  CHECK(ParseJson(R"(["[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["])").ok());
+  CHECK(ParseJson(R"(["[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["])")
+            .ok());
 
   std::string out;
   AppendJsonString(out, "a\"b\\c\n\x01");

@@ -1,17 +1,18 @@
+#include "core/duration.h"
+
 #include <catch2/catch.hpp>
 
 #include "core/byte_size.h"
 #include "core/clock.h"
-#include "core/duration.h"
 #include "core/time_format.h"
 
 using namespace rivulet::core;
 using std::chrono::milliseconds;
 
 TEST_CASE("durations parse in the config's units", "[duration]") {
-  const std::pair<const char*, int64_t> good[] = {{"250ms", 250},         {"30s", 30'000},  {"5m", 300'000},
-                                                  {"1h", 3'600'000},       {"7d", 604'800'000}, {"1h30m", 5'400'000},
-                                                  {"0s", 0}};
+  const std::pair<const char*, int64_t> good[] = {
+      {"250ms", 250},      {"30s", 30'000},      {"5m", 300'000}, {"1h", 3'600'000},
+      {"7d", 604'800'000}, {"1h30m", 5'400'000}, {"0s", 0}};
   for (const auto& [text, ms] : good) {
     INFO(text);
     auto d = ParseDuration(text);
@@ -53,8 +54,9 @@ TEST_CASE("RFC 3339 timestamps round-trip with milliseconds in UTC", "[time]") {
   CHECK(*ParseRfc3339("2023-11-14T23:13:20.123+01:00") == 1700000000123);
   CHECK(*ParseRfc3339("2023-11-14t22:13:20z") == 1700000000000);
   CHECK(*ParseRfc3339("2023-11-14 22:13:20.1234567Z") == 1700000000123);
-  for (const char* text : {"2023-11-14", "2023-13-01T00:00:00Z", "2023-02-29T00:00:00Z", "2023-11-14T22:13:20",
-                           "2023-11-14T25:00:00Z", "yesterday", "2023-11-14T22:13:20.Z"}) {
+  for (const char* text :
+       {"2023-11-14", "2023-13-01T00:00:00Z", "2023-02-29T00:00:00Z", "2023-11-14T22:13:20",
+        "2023-11-14T25:00:00Z", "yesterday", "2023-11-14T22:13:20.Z"}) {
     INFO(text);
     CHECK_FALSE(ParseRfc3339(text).ok());
   }

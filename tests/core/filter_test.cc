@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "core/filter.h"
+
+#include <catch2/catch.hpp>
 
 using rivulet::core::Filter;
 using rivulet::core::Json;
@@ -111,7 +111,9 @@ TEST_CASE("malformed filters are config errors naming the path", "[filter]") {
 TEST_CASE("filter operands may be templates over a context", "[filter]") {
   Filter::Options options;
   options.allow_templates = true;
-  auto filter = Filter::Parse(Json::parse(R"({"data.order_id": "${saga.id}", "data.n": {"$gte": "${saga.min}"}})"), options);
+  auto filter = Filter::Parse(
+      Json::parse(R"({"data.order_id": "${saga.id}", "data.n": {"$gte": "${saga.min}"}})"),
+      options);
   REQUIRE(filter.ok());
   Json ctx = Json::parse(R"({"saga": {"id": "o-1", "min": 3}})");
   CHECK(*filter->Matches(Json::parse(R"({"data": {"order_id": "o-1", "n": 3}})"), ctx));
@@ -123,7 +125,8 @@ TEST_CASE("filter operands may be templates over a context", "[filter]") {
 }
 
 TEST_CASE("filters report the document roots they read", "[filter]") {
-  auto filter = Filter::Parse(Json::parse(R"({"type": "A", "$or": [{"data.x": 1}, {"metadata.y": 2}]})"));
+  auto filter =
+      Filter::Parse(Json::parse(R"({"type": "A", "$or": [{"data.x": 1}, {"metadata.y": 2}]})"));
   REQUIRE(filter.ok());
   CHECK(filter->referenced_roots() == std::set<std::string>{"type", "data", "metadata"});
   CHECK(Filter().matches_everything());

@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "core/metrics.h"
+
+#include <catch2/catch.hpp>
 
 using namespace rivulet::core;
 
@@ -18,7 +18,8 @@ TEST_CASE("metrics render in the Prometheus text format", "[metrics]") {
   uint64_t id = registry.AddCollector([&] { waiters.Set(7); });
 
   std::string text = registry.RenderPrometheus();
-  CHECK_THAT(text, Catch::Contains("# TYPE rivulet_appends_total counter\nrivulet_appends_total 3\n"));
+  CHECK_THAT(text,
+             Catch::Contains("# TYPE rivulet_appends_total counter\nrivulet_appends_total 3\n"));
   CHECK_THAT(text, Catch::Contains("rivulet_http_requests_total{code=\"2xx\"} 1\n"));
   CHECK_THAT(text, Catch::Contains("rivulet_changestream_waiters 7\n"));
   CHECK_THAT(text, Catch::Contains("rivulet_latency_seconds_bucket{le=\"0.001\"} 1\n"));

@@ -8,7 +8,8 @@ using rivulet::StatusCode;
 
 namespace {
 Result<int> Half(int n) {
-  if (n % 2 != 0) return Status::InvalidArgument("n", "expected an even number, got " + std::to_string(n));
+  if (n % 2 != 0)
+    return Status::InvalidArgument("n", "expected an even number, got " + std::to_string(n));
   return n / 2;
 }
 
@@ -28,11 +29,13 @@ TEST_CASE("Status carries a code, a message with context, and a reason", "[statu
   Status ok;
   CHECK(ok.ok());
   CHECK(ok.ToString() == "ok");
-  Status bad = Status::InvalidArgument("sagas[0].timeout", "expected a duration like 30s, got \"fast\"");
+  Status bad =
+      Status::InvalidArgument("sagas[0].timeout", "expected a duration like 30s, got \"fast\"");
   CHECK(bad.code() == StatusCode::kInvalidArgument);
   CHECK(bad.message() == "sagas[0].timeout: expected a duration like 30s, got \"fast\"");
   Status wrapped = bad.WithContext("rivulet.yaml");
-  CHECK(wrapped.message() == "rivulet.yaml: sagas[0].timeout: expected a duration like 30s, got \"fast\"");
+  CHECK(wrapped.message() ==
+        "rivulet.yaml: sagas[0].timeout: expected a duration like 30s, got \"fast\"");
   CHECK(bad.message() == "sagas[0].timeout: expected a duration like 30s, got \"fast\"");
   Status conflict = Status::Aborted("x").WithReason("wrong_expected_version", {{"expected", 1}});
   CHECK(conflict.reason() == "wrong_expected_version");

@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "core/template.h"
+
+#include <catch2/catch.hpp>
 
 using rivulet::core::Json;
 using rivulet::core::JsonTemplate;
@@ -86,7 +86,8 @@ TEST_CASE("templates evaluate to the documented values", "[template]") {
   }
 }
 
-TEST_CASE("malformed templates are rejected at parse time with the template and offset", "[template]") {
+TEST_CASE("malformed templates are rejected at parse time with the template and offset",
+          "[template]") {
   const std::pair<const char*, const char*> cases[] = {
       {"${data.", "missing '}'"},
       {"order-${id", "missing '}' for '${' at offset 6"},
@@ -152,7 +153,9 @@ TEST_CASE("JSON templates replace every template leaf and keep the shape", "[tem
   REQUIRE(t.ok());
   auto value = t->Evaluate(Context());
   REQUIRE(value.ok());
-  CHECK(*value == Json::parse(R"({"before": null, "after": 42, "list": [12, 1, "x-insert"], "fixed": {"k": true}})"));
+  CHECK(*value ==
+        Json::parse(
+            R"({"before": null, "after": 42, "list": [12, 1, "x-insert"], "fixed": {"k": true}})"));
 
   auto bad = JsonTemplate::Parse(Json::parse(R"({"a": {"b": "${x|nope}"}})"));
   REQUIRE_FALSE(bad.ok());
@@ -162,5 +165,6 @@ TEST_CASE("JSON templates replace every template leaf and keep the shape", "[tem
   REQUIRE(missing.ok());
   auto failed = missing->Evaluate(Context());
   REQUIRE_FALSE(failed.ok());
-  CHECK_THAT(failed.status().message(), Catch::StartsWith("a[0]: template \"${nope}\": nope not found"));
+  CHECK_THAT(failed.status().message(),
+             Catch::StartsWith("a[0]: template \"${nope}\": nope not found"));
 }

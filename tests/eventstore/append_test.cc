@@ -62,7 +62,8 @@ TEST_CASE("appends assign stream versions and global positions", "[append]") {
   CHECK(core::Json::parse(slice->events[1].data) == core::Json{{"n", 1}});
 }
 
-TEST_CASE("every expected-version mode accepts and refuses as documented", "[append][concurrency]") {
+TEST_CASE("every expected-version mode accepts and refuses as documented",
+          "[append][concurrency]") {
   auto backend = GENERATE(from_range(StoreBackends()));
   TempDir dir;
   auto store = OpenTestStore(backend, dir);
@@ -100,13 +101,15 @@ TEST_CASE("every expected-version mode accepts and refuses as documented", "[app
     CHECK(result.status().reason() == "wrong_expected_version");
     CHECK(result.status().details()["expected"] == c.expected.ToJson());
     CHECK(result.status().details()["actual"] == c.actual);
-    CHECK_THAT(result.status().message(), Catch::Contains("expected version " + c.expected.ToString()));
+    CHECK_THAT(result.status().message(),
+               Catch::Contains("expected version " + c.expected.ToString()));
     CHECK(store->HeadPosition() == head);  // a conflict writes nothing
   }
   CHECK(StreamLength(*store, "existing") == 6);
 }
 
-TEST_CASE("re-sending an append with the same ids returns the original result and writes nothing", "[append][idempotency]") {
+TEST_CASE("re-sending an append with the same ids returns the original result and writes nothing",
+          "[append][idempotency]") {
   auto backend = GENERATE(from_range(StoreBackends()));
   TempDir dir;
   auto store = OpenTestStore(backend, dir);
@@ -115,7 +118,8 @@ TEST_CASE("re-sending an append with the same ids returns the original result an
   AppendRequest request;
   request.stream = "order-7";
   request.expected = ExpectedVersion::Exact(1);
-  request.events = {Event("5f0c6f5e-4f5b-4e3a-9d3c-1b2a3c4d5e6f"), Event("6f0c6f5e-4f5b-4e3a-9d3c-1b2a3c4d5e6f")};
+  request.events = {Event("5f0c6f5e-4f5b-4e3a-9d3c-1b2a3c4d5e6f"),
+                    Event("6f0c6f5e-4f5b-4e3a-9d3c-1b2a3c4d5e6f")};
   auto first = store->Append(request);
   REQUIRE(first.ok());
   CHECK_FALSE(first->deduplicated);
@@ -205,7 +209,8 @@ TEST_CASE("any other reuse of an event id is a conflict", "[append][idempotency]
   CHECK_FALSE(store->ReadStream({"b", false, 0, 10}).ok());
 }
 
-TEST_CASE("invalid appends are refused with the field named and write nothing", "[append][bad-input]") {
+TEST_CASE("invalid appends are refused with the field named and write nothing",
+          "[append][bad-input]") {
   auto backend = GENERATE(from_range(StoreBackends()));
   TempDir dir;
   auto store = OpenTestStore(backend, dir);
@@ -222,26 +227,43 @@ TEST_CASE("invalid appends are refused with the field named and write nothing", 
     mutate(r);
     cases.push_back({what, std::move(r), message});
   };
-  with("empty stream name", [](AppendRequest& r) { r.stream = ""; }, "stream name is empty");
-  with("long stream name", [](AppendRequest& r) { r.stream = std::string(257, 'x'); }, "the limit is 256");
-  with("slash", [](AppendRequest& r) { r.stream = "a/b"; }, "contains '/'");
-  with("control character", [](AppendRequest& r) { r.stream = "a\nb"; }, "control character");
-  with("invalid UTF-8", [](AppendRequest& r) { r.stream = "a\xff"; }, "not valid UTF-8");
-  with("reserved", [](AppendRequest& r) { r.stream = "$saga-x-1"; }, "reserved for the runtime");
-  with("no events", [](AppendRequest& r) { r.events.clear(); }, "at least one event");
-  with("too many events", [](AppendRequest& r) { r.events.resize(10'001, r.events[0]); }, "the limit is 10000");
-  with("empty type", [](AppendRequest& r) { r.events[1].type = ""; }, "events[1].type: event type is empty");
-  with("data not an object", [](AppendRequest& r) { r.events[0].data = core::Json::array(); },
-       "events[0].data: expected an object, got array");
-  with("metadata not an object", [](AppendRequest& r) { r.events[1].metadata = 5; },
-       "events[1].metadata: expected an object, got number");
-  with("bad id", [](AppendRequest& r) { r.events[0].id = "not-a-uuid"; }, "events[0].id: expected a UUID");
-  with("duplicate ids",
-       [](AppendRequest& r) {
-         r.events[0].id = "44444444-4444-4444-8444-444444444444";
-         r.events[1].id = "44444444-4444-4444-8444-444444444444";
-       },
-       "appears twice in this append");
+  with(
+      "empty stream name", [](AppendRequest& r) { r.stream = ""; }, "stream name is empty");
+  with(
+      "long stream name", [](AppendRequest& r) { r.stream = std::string(257, 'x'); },
+      "the limit is 256");
+  with(
+      "slash", [](AppendRequest& r) { r.stream = "a/b"; }, "contains '/'");
+  with(
+      "control character", [](AppendRequest& r) { r.stream = "a\nb"; }, "control character");
+  with(
+      "invalid UTF-8", [](AppendRequest& r) { r.stream = "a\xff"; }, "not valid UTF-8");
+  with(
+      "reserved", [](AppendRequest& r) { r.stream = "$saga-x-1"; }, "reserved for the runtime");
+  with(
+      "no events", [](AppendRequest& r) { r.events.clear(); }, "at least one event");
+  with(
+      "too many events", [](AppendRequest& r) { r.events.resize(10'001, r.events[0]); },
+      "the limit is 10000");
+  with(
+      "empty type", [](AppendRequest& r) { r.events[1].type = ""; },
+      "events[1].type: event type is empty");
+  with(
+      "data not an object", [](AppendRequest& r) { r.events[0].data = core::Json::array(); },
+      "events[0].data: expected an object, got array");
+  with(
+      "metadata not an object", [](AppendRequest& r) { r.events[1].metadata = 5; },
+      "events[1].metadata: expected an object, got number");
+  with(
+      "bad id", [](AppendRequest& r) { r.events[0].id = "not-a-uuid"; },
+      "events[0].id: expected a UUID");
+  with(
+      "duplicate ids",
+      [](AppendRequest& r) {
+        r.events[0].id = "44444444-4444-4444-8444-444444444444";
+        r.events[1].id = "44444444-4444-4444-8444-444444444444";
+      },
+      "appears twice in this append");
 
   for (const Case& c : cases) {
     INFO(c.what);
@@ -311,8 +333,9 @@ TEST_CASE("the schema is versioned and a newer schema is refused", "[sqlite][mig
   { auto again = OpenTestStore("sqlite", dir); }  // reopening applies nothing twice
   sqlite3* db = nullptr;
   REQUIRE(sqlite3_open(testing::SqlitePath(dir).c_str(), &db) == SQLITE_OK);
-  REQUIRE(sqlite3_exec(db, "INSERT INTO schema_migrations VALUES ('eventstore', 99, 'from the future', 0)", nullptr,
-                       nullptr, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(
+              db, "INSERT INTO schema_migrations VALUES ('eventstore', 99, 'from the future', 0)",
+              nullptr, nullptr, nullptr) == SQLITE_OK);
   sqlite3_close(db);
   sqlite::SqliteStoreOptions options;
   options.path = testing::SqlitePath(dir);

@@ -1,9 +1,9 @@
-#include <catch2/catch.hpp>
+#include "eventstore/change_stream.h"
 
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <thread>
 
-#include "eventstore/change_stream.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_store.h"
 
@@ -20,7 +20,8 @@ TEST_CASE("a change stream catches up, then follows live appends", "[changes]") 
   auto backend = GENERATE(from_range(StoreBackends()));
   TempDir dir;
   auto store = OpenTestStore(backend, dir);
-  for (int i = 0; i < 10; ++i) REQUIRE(store->Append(MakeAppend("s-" + std::to_string(i % 3), 10)).ok());
+  for (int i = 0; i < 10; ++i)
+    REQUIRE(store->Append(MakeAppend("s-" + std::to_string(i % 3), 10)).ok());
 
   ChangeStream changes(*store, {}, {}, 30);
   std::vector<int64_t> seen;
@@ -119,8 +120,9 @@ TEST_CASE("appends by another process wake this process's change stream", "[chan
   auto store = OpenTestStore("sqlite", dir);
   REQUIRE(store->Append(MakeAppend("local", 1)).ok());
   ChangeStream changes(*store, {}, LogPosition{1, 0});
-  testing::Subprocess writer({CRASH_WRITER, testing::SqlitePath(dir), "count", "3", "cross-process"},
-                             dir.File("writer.stderr"));
+  testing::Subprocess writer(
+      {CRASH_WRITER, testing::SqlitePath(dir), "count", "3", "cross-process"},
+      dir.File("writer.stderr"));
   std::vector<std::string> streams;
   while (streams.size() < 3) {
     auto batch = changes.Next(seconds(30));

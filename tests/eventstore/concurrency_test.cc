@@ -1,6 +1,5 @@
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <map>
 #include <mutex>
 #include <set>
@@ -17,7 +16,8 @@ using rivulet::testing::StoreBackends;
 using rivulet::testing::TempDir;
 using std::chrono::milliseconds;
 
-TEST_CASE("of concurrent appends with the same expected version exactly one wins", "[concurrency]") {
+TEST_CASE("of concurrent appends with the same expected version exactly one wins",
+          "[concurrency]") {
   auto backend = GENERATE(from_range(StoreBackends()));
   TempDir dir;
   auto store = OpenTestStore(backend, dir);
@@ -25,7 +25,8 @@ TEST_CASE("of concurrent appends with the same expected version exactly one wins
   constexpr int kRounds = 50;
   int wins = 0;
   for (int round = 0; round < kRounds; ++round) {
-    ExpectedVersion expected = round == 0 ? ExpectedVersion::NoStream() : ExpectedVersion::Exact(round - 1);
+    ExpectedVersion expected =
+        round == 0 ? ExpectedVersion::NoStream() : ExpectedVersion::Exact(round - 1);
     std::atomic<int> winners{0};
     std::atomic<int> losers{0};
     std::atomic<bool> go{false};
@@ -85,8 +86,9 @@ TEST_CASE("concurrent re-sends of one append write it once", "[concurrency][idem
   CHECK(store->HeadPosition() == 3);
 }
 
-TEST_CASE("a subscriber following 8 concurrent writers sees every acknowledged event once, in order",
-          "[concurrency][changes]") {
+TEST_CASE(
+    "a subscriber following 8 concurrent writers sees every acknowledged event once, in order",
+    "[concurrency][changes]") {
   auto backend = GENERATE(from_range(StoreBackends()));
   TempDir dir;
   auto store = OpenTestStore(backend, dir);
@@ -102,7 +104,8 @@ TEST_CASE("a subscriber following 8 concurrent writers sees every acknowledged e
     writers.emplace_back([&, w] {
       for (int k = 0; k < kAppendsPerWriter; ++k) {
         // Mixed shapes: shared and private streams, single events and batches.
-        std::string stream = k % 3 == 0 ? "shared-" + std::to_string(k % 4) : "w" + std::to_string(w);
+        std::string stream =
+            k % 3 == 0 ? "shared-" + std::to_string(k % 4) : "w" + std::to_string(w);
         AppendRequest request = MakeAppend(stream, 1 + (k % 4));
         for (auto& e : request.events) e.id = core::Uuid::NewV4().ToString();
         auto result = store->Append(request);

@@ -1,7 +1,6 @@
 #include <signal.h>
 
 #include <catch2/catch.hpp>
-
 #include <map>
 
 #include "core/random.h"
@@ -53,10 +52,12 @@ TEST_CASE("every acknowledged append survives kill -9 of the writer, and none is
 
     auto store = testing::OpenTestStore("sqlite", dir);
     for (const Ack& ack : acked) {
-      auto slice = store->ReadStream({ack.stream, false, ack.first, static_cast<size_t>(ack.last - ack.first + 1)});
+      auto slice = store->ReadStream(
+          {ack.stream, false, ack.first, static_cast<size_t>(ack.last - ack.first + 1)});
       REQUIRE(slice.ok());
       REQUIRE(slice->events.size() == ack.ids.size());
-      for (size_t i = 0; i < ack.ids.size(); ++i) REQUIRE(slice->events[i].id.ToString() == ack.ids[i]);
+      for (size_t i = 0; i < ack.ids.size(); ++i)
+        REQUIRE(slice->events[i].id.ToString() == ack.ids[i]);
       REQUIRE(slice->events.back().position == ack.position);
     }
     // Atomicity: each append either left all of its events, at consecutive versions, or none.
@@ -76,7 +77,8 @@ TEST_CASE("every acknowledged append survives kill -9 of the writer, and none is
     }
     for (const auto& [name, events] : batches) {
       INFO("batch " << name);
-      REQUIRE(static_cast<size_t>(core::Json::parse(events[0].data)["n"].get<int>()) == events.size());
+      REQUIRE(static_cast<size_t>(core::Json::parse(events[0].data)["n"].get<int>()) ==
+              events.size());
       for (size_t i = 1; i < events.size(); ++i) {
         REQUIRE(events[i].stream == events[0].stream);
         REQUIRE(events[i].version == events[i - 1].version + 1);

@@ -22,7 +22,8 @@ using namespace rivulet;
 namespace {
 std::mutex g_out;
 
-void Report(const eventstore::AppendRequest& request, const eventstore::AppendResult& result, const std::string& batch) {
+void Report(const eventstore::AppendRequest& request, const eventstore::AppendResult& result,
+            const std::string& batch) {
   core::Json ids = core::Json::array();
   for (const auto& e : request.events) ids.push_back(e.id);
   std::string line = core::DumpJson(core::Json{{"stream", result.stream},
@@ -52,7 +53,8 @@ eventstore::AppendRequest Batch(const std::string& stream, size_t n, const std::
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: crash_writer DB forever THREADS | crash_writer DB count N STREAM\n");
+    std::fprintf(stderr,
+                 "usage: crash_writer DB forever THREADS | crash_writer DB count N STREAM\n");
     return 2;
   }
   eventstore::sqlite::SqliteStoreOptions options;
@@ -79,7 +81,8 @@ int main(int argc, char** argv) {
   for (int t = 0; t < threads; ++t) {
     workers.emplace_back([&, t] {
       for (uint64_t k = 0;; ++k) {
-        std::string batch = "t" + std::to_string(t) + "-" + std::to_string(k) + "-" + std::to_string(core::RandomU64() % 1000000);
+        std::string batch = "t" + std::to_string(t) + "-" + std::to_string(k) + "-" +
+                            std::to_string(core::RandomU64() % 1000000);
         std::string stream = "crash-" + std::to_string(core::RandomBelow(16));
         auto request = Batch(stream, 1 + core::RandomBelow(5), batch);
         auto result = (*store)->Append(request);

@@ -56,11 +56,13 @@ void CheckReadOnlyAfterFault(void (*inject)(bool)) {
 }
 }  // namespace
 
-TEST_CASE("a failed fsync puts the store in read-only mode until it is reopened", "[fault][durability]") {
+TEST_CASE("a failed fsync puts the store in read-only mode until it is reopened",
+          "[fault][durability]") {
   CheckReadOnlyAfterFault(&FaultyVfs::FailSyncs);
 }
 
-TEST_CASE("a failed write (disk full) puts the store in read-only mode until it is reopened", "[fault]") {
+TEST_CASE("a failed write (disk full) puts the store in read-only mode until it is reopened",
+          "[fault]") {
   CheckReadOnlyAfterFault(&FaultyVfs::FailWrites);
 }
 

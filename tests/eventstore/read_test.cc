@@ -59,10 +59,14 @@ TEST_CASE("the global log reads by resume token with type, stream and match filt
   auto backend = GENERATE(from_range(StoreBackends()));
   TempDir dir;
   auto store = OpenTestStore(backend, dir);
-  REQUIRE(store->Append(MakeAppend("order-1", 2, ExpectedVersion::Any(), "OrderPlaced")).ok());   // 1, 2
-  REQUIRE(store->Append(MakeAppend("invoice-1", 1, ExpectedVersion::Any(), "InvoiceSent")).ok());  // 3
-  REQUIRE(store->Append(MakeAppend("order-2", 2, ExpectedVersion::Any(), "OrderShipped")).ok());   // 4, 5
-  REQUIRE(store->Append(MakeAppend("invoice-2", 1, ExpectedVersion::Any(), "InvoiceSent")).ok());  // 6
+  REQUIRE(
+      store->Append(MakeAppend("order-1", 2, ExpectedVersion::Any(), "OrderPlaced")).ok());  // 1, 2
+  REQUIRE(
+      store->Append(MakeAppend("invoice-1", 1, ExpectedVersion::Any(), "InvoiceSent")).ok());  // 3
+  REQUIRE(store->Append(MakeAppend("order-2", 2, ExpectedVersion::Any(), "OrderShipped"))
+              .ok());  // 4, 5
+  REQUIRE(
+      store->Append(MakeAppend("invoice-2", 1, ExpectedVersion::Any(), "InvoiceSent")).ok());  // 6
 
   LogReadOptions all;
   auto batch = store->ReadLog(all);
@@ -93,7 +97,8 @@ TEST_CASE("the global log reads by resume token with type, stream and match filt
   CHECK(batch->resume.position == 4);
 
   LogReadOptions match;
-  match.filter.match = *core::Filter::Parse(core::Json::parse(R"({"data.n": 1, "stream": {"$regex": "^order"}})"));
+  match.filter.match =
+      *core::Filter::Parse(core::Json::parse(R"({"data.n": 1, "stream": {"$regex": "^order"}})"));
   batch = store->ReadLog(match);
   CHECK(Positions(*batch) == std::vector<int64_t>{2, 5});
 
@@ -122,13 +127,15 @@ TEST_CASE("the global log reads by resume token with type, stream and match filt
 }
 
 TEST_CASE("resume tokens are opaque, stable and strictly parsed", "[read]") {
-  for (LogPosition p : {LogPosition{0, 0}, LogPosition{1, 0}, LogPosition{123456789, 0}, LogPosition{42, 7}}) {
+  for (LogPosition p :
+       {LogPosition{0, 0}, LogPosition{1, 0}, LogPosition{123456789, 0}, LogPosition{42, 7}}) {
     auto decoded = DecodeResumeToken(EncodeResumeToken(p));
     REQUIRE(decoded.ok());
     CHECK(*decoded == p);
   }
   CHECK(EncodeResumeToken({1, 0}) == "MQ");
-  for (const char* bad : {"", "!!", "LTE" /* "-1" */, "MDE" /* "01" */, "YWJj" /* "abc" */, "MDox" /* "0:1" */}) {
+  for (const char* bad :
+       {"", "!!", "LTE" /* "-1" */, "MDE" /* "01" */, "YWJj" /* "abc" */, "MDox" /* "0:1" */}) {
     INFO(bad);
     auto decoded = DecodeResumeToken(bad);
     REQUIRE_FALSE(decoded.ok());

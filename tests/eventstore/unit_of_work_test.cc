@@ -1,6 +1,5 @@
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <thread>
 
 #include "core/metrics.h"
@@ -41,9 +40,11 @@ TEST_CASE("a unit of work commits events and its own rows together", "[unit-of-w
   Status ok = store->Write([](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(AppendResult a, tx.Append(MakeAppend("a", 2)));
     ASSIGN_OR_RETURN(AppendResult b, tx.Append(MakeAppend("b", 1)));
-    RETURN_IF_ERROR(tx.Execute("INSERT INTO notes (text) VALUES ($1)", {"after " + std::to_string(b.position)}));
+    RETURN_IF_ERROR(tx.Execute("INSERT INTO notes (text) VALUES ($1)",
+                               {"after " + std::to_string(b.position)}));
     ASSIGN_OR_RETURN(SqlRows seen, tx.Query("SELECT count(*) FROM events", {}));
-    return std::get<int64_t>(seen[0][0]) == 3 ? Status::Ok() : Status::Internal("unit cannot see its own events");
+    return std::get<int64_t>(seen[0][0]) == 3 ? Status::Ok()
+                                              : Status::Internal("unit cannot see its own events");
   });
   REQUIRE(ok.ok());
   CHECK(store->HeadPosition() == 3);
@@ -69,7 +70,8 @@ TEST_CASE("a unit of work commits events and its own rows together", "[unit-of-w
   CHECK(store->Append(MakeAppend("a", 1)).ok());  // the store carries on
 }
 
-TEST_CASE("one failing unit does not fail its neighbours in the same group commit", "[unit-of-work][group-commit]") {
+TEST_CASE("one failing unit does not fail its neighbours in the same group commit",
+          "[unit-of-work][group-commit]") {
   auto backend = GENERATE(from_range(StoreBackends()));
   TempDir dir;
   core::MetricsRegistry metrics;
@@ -111,7 +113,8 @@ TEST_CASE("one failing unit does not fail its neighbours in the same group commi
   CHECK(commits.value() - commits_before == 2);  // the slow unit's group, then one for the three
 }
 
-TEST_CASE("append hooks write in the append's transaction: a failing hook leaves nothing", "[unit-of-work][atomicity]") {
+TEST_CASE("append hooks write in the append's transaction: a failing hook leaves nothing",
+          "[unit-of-work][atomicity]") {
   auto backend = GENERATE(from_range(StoreBackends()));
   TempDir dir;
   auto store = OpenTestStore(backend, dir);
@@ -119,9 +122,11 @@ TEST_CASE("append hooks write in the append's transaction: a failing hook leaves
   std::atomic<bool> fail{false};
   store->AddAppendHook([&](Transaction& tx, const std::vector<RecordedEvent>& events) -> Status {
     for (const auto& e : events) {
-      RETURN_IF_ERROR(tx.Execute("INSERT INTO notes (text, kind) VALUES ($1, $2)", {e.id.ToString(), e.type}));
+      RETURN_IF_ERROR(
+          tx.Execute("INSERT INTO notes (text, kind) VALUES ($1, $2)", {e.id.ToString(), e.type}));
     }
-    return fail.load() ? Status::Unavailable("injected: the outbox row could not be written") : Status::Ok();
+    return fail.load() ? Status::Unavailable("injected: the outbox row could not be written")
+                       : Status::Ok();
   });
 
   auto ok = store->Append(MakeAppend("hooked", 3, ExpectedVersion::Any(), "Published"));
@@ -137,7 +142,8 @@ TEST_CASE("append hooks write in the append's transaction: a failing hook leaves
   CHECK(store->HeadPosition() == 3);
 }
 
-TEST_CASE("migrations apply once, in order, and a failing one changes nothing", "[unit-of-work][migrations]") {
+TEST_CASE("migrations apply once, in order, and a failing one changes nothing",
+          "[unit-of-work][migrations]") {
   auto backend = GENERATE(from_range(StoreBackends()));
   TempDir dir;
   auto store = OpenTestStore(backend, dir);
@@ -145,7 +151,11 @@ TEST_CASE("migrations apply once, in order, and a failing one changes nothing", 
   REQUIRE(store->ApplyMigrations("test", reversed).ok());
   REQUIRE(store->ApplyMigrations("test", TestMigrations()).ok());
   CHECK(Count(*store, "SELECT count(*) FROM schema_migrations WHERE component = 'test'") == 2);
-  CHECK(store->Write([](Transaction& tx) { return tx.Execute("INSERT INTO notes (text, kind) VALUES ('x', 'y')", {}); }).ok());
+  CHECK(store
+            ->Write([](Transaction& tx) {
+              return tx.Execute("INSERT INTO notes (text, kind) VALUES ('x', 'y')", {});
+            })
+            .ok());
 
   std::vector<Migration> broken = TestMigrations();
   broken.push_back({3, "half", "CREATE TABLE half (id INTEGER); THIS IS NOT SQL;"});

@@ -1,8 +1,7 @@
 #include <signal.h>
 
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <thread>
 
 #include "core/json.h"
@@ -22,7 +21,8 @@ Json Body(const httplib::Result& res) {
 }
 
 std::string AppendBody(const std::string& type, const Json& data, const Json& expected = "any") {
-  return Json{{"expected_version", expected}, {"events", {{{"type", type}, {"data", data}}}}}.dump();
+  return Json{{"expected_version", expected}, {"events", {{{"type", type}, {"data", data}}}}}
+      .dump();
 }
 }  // namespace
 
@@ -35,7 +35,8 @@ TEST_CASE("HTTP: health, append, read the stream and the global log", "[http]") 
   CHECK(health->status == 200);
   CHECK(Json::parse(health->body) == Json{{"status", "ok"}});
 
-  auto appended = client->Post("/v1/streams/order-42", AppendBody("OrderPlaced", {{"total", 12.5}}, "no_stream"), kJson);
+  auto appended = client->Post("/v1/streams/order-42",
+                               AppendBody("OrderPlaced", {{"total", 12.5}}, "no_stream"), kJson);
   REQUIRE(appended);
   CHECK(appended->status == 201);
   CHECK(Json::parse(appended->body) ==
@@ -43,9 +44,13 @@ TEST_CASE("HTTP: health, append, read the stream and the global log", "[http]") 
 
   Json batch = {{"expected_version", 0},
                 {"events",
-                 {{{"id", "0190c2a4-7b7e-7cc1-9d8e-4f3c2b1a0d9e"}, {"type", "OrderPaid"}, {"data", {{"amount", 12.5}}},
+                 {{{"id", "0190c2a4-7b7e-7cc1-9d8e-4f3c2b1a0d9e"},
+                   {"type", "OrderPaid"},
+                   {"data", {{"amount", 12.5}}},
                    {"metadata", {{"causation_id", "x"}}}},
-                  {{"id", "0190c2a4-7b7e-7cc1-9d8e-4f3c2b1a0d9f"}, {"type", "OrderShipped"}, {"data", Json::object()}}}}};
+                  {{"id", "0190c2a4-7b7e-7cc1-9d8e-4f3c2b1a0d9f"},
+                   {"type", "OrderShipped"},
+                   {"data", Json::object()}}}}};
   httplib::Headers correlation = {{"Rivulet-Correlation-Id", "req-7"}};
   auto second = client->Post("/v1/streams/order-42", correlation, batch.dump(), kJson);
   REQUIRE(second);
@@ -91,7 +96,8 @@ TEST_CASE("HTTP: health, append, read the stream and the global log", "[http]") 
   CHECK(missing->status == 404);
   CHECK(Json::parse(missing->body)["error"] == "not_found");
 
-  REQUIRE(client->Post("/v1/streams/invoice-1", AppendBody("InvoiceSent", Json::object()), kJson)->status == 201);
+  REQUIRE(client->Post("/v1/streams/invoice-1", AppendBody("InvoiceSent", Json::object()), kJson)
+              ->status == 201);
   Json log = Body(client->Get("/v1/events?limit=2"));
   CHECK(log["events"].size() == 2);
   Json rest = Body(client->Get("/v1/events?after=" + log["resume_token"].get<std::string>()));
@@ -101,10 +107,12 @@ TEST_CASE("HTTP: health, append, read the stream and the global log", "[http]") 
   CHECK(typed["events"].size() == 2);
   Json globbed = Body(client->Get("/v1/events?streams=invoice-*"));
   CHECK(globbed["events"].size() == 1);
-  Json matched = Body(client->Get("/v1/events?match=" + httplib::detail::encode_query_param(R"({"data.amount":{"$gt":10}})")));
+  Json matched = Body(client->Get(
+      "/v1/events?match=" + httplib::detail::encode_query_param(R"({"data.amount":{"$gt":10}})")));
   CHECK(matched["events"].size() == 1);
 
-  auto conflict = client->Post("/v1/streams/order-42", AppendBody("Late", Json::object(), 1), kJson);
+  auto conflict =
+      client->Post("/v1/streams/order-42", AppendBody("Late", Json::object(), 1), kJson);
   REQUIRE(conflict);
   CHECK(conflict->status == 409);
   Json error = Json::parse(conflict->body);
@@ -120,7 +128,8 @@ TEST_CASE("HTTP: health, append, read the stream and the global log", "[http]") 
   CHECK(metrics.find("rivulet_http_requests_total{code=\"2xx\"}") != std::string::npos);
 }
 
-TEST_CASE("HTTP: a change-stream long poll waits for the next commit and its token resumes exactly", "[http][changes]") {
+TEST_CASE("HTTP: a change-stream long poll waits for the next commit and its token resumes exactly",
+          "[http][changes]") {
   RivuletServer server;
   auto client = server.Client();
   REQUIRE(client->Post("/v1/streams/a", AppendBody("First", Json::object()), kJson)->status == 201);
@@ -130,7 +139,9 @@ TEST_CASE("HTTP: a change-stream long poll waits for the next commit and its tok
   std::thread writer([&] {
     std::this_thread::sleep_for(milliseconds(300));
     auto writer_client = server.Client();
-    appended.store(writer_client->Post("/v1/streams/b", AppendBody("Second", Json::object()), kJson)->status == 201);
+    appended.store(
+        writer_client->Post("/v1/streams/b", AppendBody("Second", Json::object()), kJson)->status ==
+        201);
   });
   Json live = Body(client->Get("/v1/changes?max_await_ms=30000"));
   writer.join();
@@ -148,17 +159,21 @@ TEST_CASE("HTTP: a change-stream long poll waits for the next commit and its tok
   // A filtered stream still advances its token past events it skips.
   REQUIRE(client->Post("/v1/streams/c", AppendBody("Noise", Json::object()), kJson)->status == 201);
   std::string filter = httplib::detail::encode_query_param(R"({"type":"Signal"})");
-  Json skipped = Body(client->Get("/v1/changes?resume_after=" + token + "&match=" + filter + "&max_await_ms=100"));
+  Json skipped = Body(
+      client->Get("/v1/changes?resume_after=" + token + "&match=" + filter + "&max_await_ms=100"));
   CHECK(skipped["events"].empty());
   CHECK(skipped["resume_token"] != token);
-  REQUIRE(client->Post("/v1/streams/c", AppendBody("Signal", Json::object()), kJson)->status == 201);
-  Json signal = Body(client->Get("/v1/changes?resume_after=" + skipped["resume_token"].get<std::string>() +
-                                 "&match=" + filter + "&max_await_ms=5000"));
+  REQUIRE(client->Post("/v1/streams/c", AppendBody("Signal", Json::object()), kJson)->status ==
+          201);
+  Json signal =
+      Body(client->Get("/v1/changes?resume_after=" + skipped["resume_token"].get<std::string>() +
+                       "&match=" + filter + "&max_await_ms=5000"));
   REQUIRE(signal["events"].size() == 1);
   CHECK(signal["events"][0]["position"] == 4);
 }
 
-TEST_CASE("HTTP: Server-Sent Events stream changes and resume from Last-Event-ID", "[http][changes][sse]") {
+TEST_CASE("HTTP: Server-Sent Events stream changes and resume from Last-Event-ID",
+          "[http][changes][sse]") {
   RivuletServer server;
   auto client = server.Client();
   for (int i = 0; i < 3; ++i) {
@@ -180,12 +195,14 @@ TEST_CASE("HTTP: Server-Sent Events stream changes and resume from Last-Event-ID
         size_t start = 0;
         while (start < message.size()) {
           size_t nl = message.find('\n', start);
-          std::string line = message.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+          std::string line =
+              message.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
           if (line.rfind("id: ", 0) == 0) id = line.substr(4);
           if (line.rfind("data: ", 0) == 0) payload = line.substr(6);
           start = nl == std::string::npos ? message.size() : nl + 1;
         }
-        if (!payload.empty() && events.size() < count) events.emplace_back(id, Json::parse(payload));
+        if (!payload.empty() && events.size() < count)
+          events.emplace_back(id, Json::parse(payload));
       }
       return events.size() < count;  // returning false closes the connection
     });
@@ -219,7 +236,9 @@ TEST_CASE("HTTP: bearer tokens with read < write < admin", "[http][auth]") {
       "    - { name: app, token: write-token-0123456789, role: write }\n"
       "    - { name: dash, token: read-token-01234567890, role: read }\n");
   auto client = server.Client();
-  auto with = [](const std::string& token) { return httplib::Headers{{"Authorization", "Bearer " + token}}; };
+  auto with = [](const std::string& token) {
+    return httplib::Headers{{"Authorization", "Bearer " + token}};
+  };
 
   CHECK(client->Get("/v1/health")->status == 200);  // never needs a token
   auto anonymous = client->Get("/v1/streams/x");
@@ -231,12 +250,19 @@ TEST_CASE("HTTP: bearer tokens with read < write < admin", "[http][auth]") {
   CHECK(client->Get("/v1/events", with("wrong-token-0123456789"))->status == 401);
   CHECK(client->Get("/v1/events", {{"Authorization", "Basic abc"}})->status == 401);
 
-  auto denied = client->Post("/v1/streams/x", with("read-token-01234567890"), AppendBody("T", Json::object()), kJson);
+  auto denied = client->Post("/v1/streams/x", with("read-token-01234567890"),
+                             AppendBody("T", Json::object()), kJson);
   REQUIRE(denied);
   CHECK(denied->status == 403);
   CHECK(Json::parse(denied->body)["error"] == "permission_denied");
-  CHECK(client->Post("/v1/streams/x", with("write-token-0123456789"), AppendBody("T", Json::object()), kJson)->status == 201);
-  CHECK(client->Post("/v1/streams/x", with("admin-token-0123456789"), AppendBody("T", Json::object()), kJson)->status == 201);
+  CHECK(client
+            ->Post("/v1/streams/x", with("write-token-0123456789"), AppendBody("T", Json::object()),
+                   kJson)
+            ->status == 201);
+  CHECK(client
+            ->Post("/v1/streams/x", with("admin-token-0123456789"), AppendBody("T", Json::object()),
+                   kJson)
+            ->status == 201);
   CHECK(client->Get("/v1/streams/x", with("read-token-01234567890"))->status == 200);
   CHECK(client->Get("/metrics", with("read-token-01234567890"))->status == 200);
   // The refused append wrote nothing.

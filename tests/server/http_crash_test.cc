@@ -1,6 +1,5 @@
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <mutex>
 #include <thread>
 
@@ -11,7 +10,8 @@
 using rivulet::core::Json;
 using rivulet::testing::RivuletServer;
 
-TEST_CASE("HTTP: kill -9 of rivulet serve loses no acknowledged append", "[http][crash][durability]") {
+TEST_CASE("HTTP: kill -9 of rivulet serve loses no acknowledged append",
+          "[http][crash][durability]") {
   RivuletServer server;
   struct Ack {
     std::string stream;
@@ -33,9 +33,11 @@ TEST_CASE("HTTP: kill -9 of rivulet serve loses no acknowledged append", "[http]
         std::vector<std::string> ids;
         for (int i = 0; i <= k % 3; ++i) {
           ids.push_back(rivulet::core::Uuid::NewV4().ToString());
-          events.push_back({{"id", ids.back()}, {"type", "Crash"}, {"data", {{"client", c}, {"k", k}}}});
+          events.push_back(
+              {{"id", ids.back()}, {"type", "Crash"}, {"data", {{"client", c}, {"k", k}}}});
         }
-        auto res = client->Post("/v1/streams/" + stream, Json{{"events", events}}.dump(), "application/json");
+        auto res = client->Post("/v1/streams/" + stream, Json{{"events", events}}.dump(),
+                                "application/json");
         if (!res) {
           in_flight_failures.fetch_add(1);  // the connection died with the server: unknown outcome
           return;
@@ -70,7 +72,8 @@ TEST_CASE("HTTP: kill -9 of rivulet serve loses no acknowledged append", "[http]
     REQUIRE(events.back()["position"] == ack.result["position"]);
   }
   // The restarted server keeps going from where the log ends.
-  auto after = client->Post("/v1/streams/after-crash", R"({"events":[{"type":"T","data":{}}]})", "application/json");
+  auto after = client->Post("/v1/streams/after-crash", R"({"events":[{"type":"T","data":{}}]})",
+                            "application/json");
   REQUIRE(after);
   CHECK(after->status == 201);
 }

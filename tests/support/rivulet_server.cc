@@ -13,8 +13,9 @@ namespace rivulet::testing {
 std::string RivuletBinary() { return RIVULET_BINARY; }
 
 RivuletServer::RivuletServer(std::string server_yaml, std::string extra_yaml) {
-  std::string config = "store:\n  path: " + dir_.File("rivulet.db") + "\nserver:\n  listen: 127.0.0.1:0\n" +
-                       server_yaml + "\n" + extra_yaml + "\n";
+  std::string config = "store:\n  path: " + dir_.File("rivulet.db") +
+                       "\nserver:\n  listen: 127.0.0.1:0\n" + server_yaml + "\n" + extra_yaml +
+                       "\n";
   WriteFile(config_path(), config);
   Start();
 }
@@ -24,14 +25,16 @@ RivuletServer::~RivuletServer() {
 }
 
 void RivuletServer::Start() {
-  process_ = std::make_unique<Subprocess>(std::vector<std::string>{RivuletBinary(), "serve", "-c", config_path()},
-                                          dir_.File("serve.stderr"));
+  process_ = std::make_unique<Subprocess>(
+      std::vector<std::string>{RivuletBinary(), "serve", "-c", config_path()},
+      dir_.File("serve.stderr"));
   auto line = process_->ReadLine(std::chrono::seconds(60));
   if (!line) throw std::runtime_error("rivulet serve did not start: " + stderr_text());
   auto json = core::Json::parse(*line, nullptr, false);
   std::string listen = json.is_object() ? json.value("listening", "") : "";
   auto colon = listen.rfind(':');
-  if (colon == std::string::npos) throw std::runtime_error("unexpected first line from serve: " + *line);
+  if (colon == std::string::npos)
+    throw std::runtime_error("unexpected first line from serve: " + *line);
   port_ = std::stoi(listen.substr(colon + 1));
   // Ready when health answers.
   httplib::Client client("127.0.0.1", port_);

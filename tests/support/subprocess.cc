@@ -22,7 +22,8 @@ Subprocess::Subprocess(const std::vector<std::string>& argv, const std::string& 
                        const std::string& stdin_text) {
   int out_pipe[2];
   int in_pipe[2];
-  if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(in_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+  if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(in_pipe, O_CLOEXEC) != 0)
+    throw std::runtime_error("pipe failed");
   pid_t parent = getpid();
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
@@ -77,7 +78,8 @@ std::optional<std::string> Subprocess::ReadLine(std::chrono::milliseconds timeou
       buffer_.erase(0, newline + 1);
       return line;
     }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0 || stdout_fd_ < 0) return std::nullopt;
     pollfd pfd{stdout_fd_, POLLIN, 0};
     int ready = poll(&pfd, 1, static_cast<int>(left.count()));
@@ -103,7 +105,8 @@ std::optional<std::string> Subprocess::ReadLine(std::chrono::milliseconds timeou
 std::string Subprocess::ReadAll(std::chrono::milliseconds timeout) {
   std::string all;
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (auto line = ReadLine(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()))) {
+  while (auto line = ReadLine(std::chrono::duration_cast<std::chrono::milliseconds>(
+             deadline - std::chrono::steady_clock::now()))) {
     all += *line + "\n";
   }
   return all;

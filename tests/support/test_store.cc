@@ -10,7 +10,8 @@ std::vector<std::string> StoreBackends() { return {"sqlite"}; }
 
 std::string SqlitePath(const TempDir& dir) { return dir.File("rivulet.db"); }
 
-std::unique_ptr<eventstore::EventStore> OpenTestStore(const std::string& backend, const TempDir& dir,
+std::unique_ptr<eventstore::EventStore> OpenTestStore(const std::string& backend,
+                                                      const TempDir& dir,
                                                       const TestStoreOptions& options) {
   if (backend != "sqlite") throw std::runtime_error("unknown backend " + backend);
   eventstore::sqlite::SqliteStoreOptions o;
@@ -23,7 +24,8 @@ std::unique_ptr<eventstore::EventStore> OpenTestStore(const std::string& backend
   return std::move(store).value();
 }
 
-eventstore::AppendRequest MakeAppend(const std::string& stream, size_t count, eventstore::ExpectedVersion expected,
+eventstore::AppendRequest MakeAppend(const std::string& stream, size_t count,
+                                     eventstore::ExpectedVersion expected,
                                      const std::string& type) {
   eventstore::AppendRequest request;
   request.stream = stream;

@@ -23,15 +23,17 @@ struct TestStoreOptions {
 };
 
 // Opens (or reopens) the named backend's store inside `dir`.
-std::unique_ptr<eventstore::EventStore> OpenTestStore(const std::string& backend, const TempDir& dir,
+std::unique_ptr<eventstore::EventStore> OpenTestStore(const std::string& backend,
+                                                      const TempDir& dir,
                                                       const TestStoreOptions& options = {});
 
 // The database file the sqlite backend uses inside `dir`.
 std::string SqlitePath(const TempDir& dir);
 
 // An append request of `count` events of type `type` with data {"n": i}.
-eventstore::AppendRequest MakeAppend(const std::string& stream, size_t count = 1,
-                                     eventstore::ExpectedVersion expected = eventstore::ExpectedVersion::Any(),
-                                     const std::string& type = "Tested");
+eventstore::AppendRequest MakeAppend(
+    const std::string& stream, size_t count = 1,
+    eventstore::ExpectedVersion expected = eventstore::ExpectedVersion::Any(),
+    const std::string& type = "Tested");
 
 }  // namespace rivulet::testing
