@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 #include <map>
+#include <random>
 
 #include "tests/support/temp_dir.h"
 
@@ -238,4 +239,27 @@ TEST_CASE("env substitution, relative paths and defaults", "[config]") {
   auto missing = LoadConfigFile(dir.File("nope.yaml"));
   REQUIRE_FALSE(missing.ok());
   CHECK_THAT(missing.status().message(), Catch::Contains("nope.yaml: cannot read the config file"));
+}
+
+TEST_CASE("fuzz: mutated configs load or fail with positioned errors, never crash", "[config][fuzz]") {
+  std::string reference = rivulet::testing::ReadFile(RIVULET_SOURCE_DIR "/examples/reference/rivulet.yaml");
+  std::mt19937_64 rng(5);
+  static const char kInteresting[] = ":{}[]-\"'${}|#&*!\n\t ";
+  int failed = 0;
+  for (int i = 0; i < 400; ++i) {
+    std::string text = reference;
+    for (int e = 0; e < 1 + static_cast<int>(rng() % 3); ++e) {
+      size_t pos = rng() % text.size();
+      char c = kInteresting[rng() % (sizeof(kInteresting) - 1)];
+      if (rng() % 2) text[pos] = c;
+      else text.insert(text.begin() + static_cast<std::ptrdiff_t>(pos), c);
+    }
+    auto config = LoadConfigString(text, "rivulet.yaml", "/cfg", ReferenceEnv());
+    if (config.ok()) continue;
+    ++failed;
+    for (const auto& e : config.status().details()["errors"]) {
+      CHECK_THAT(e.get<std::string>(), Catch::StartsWith("rivulet.yaml:"));
+    }
+  }
+  CHECK(failed > 0);
 }
