@@ -1,5 +1,7 @@
 #include "server/http_server.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 
 #include "server/api_error.h"
@@ -48,6 +50,12 @@ HttpServer::HttpServer(eventstore::EventStore& store, core::MetricsRegistry& met
 HttpServer::~HttpServer() { Stop(); }
 
 void HttpServer::InstallRoutes() {
+  // httplib sets SO_REUSEPORT, which lets a second server bind the same port and take
+  // half the traffic. SO_REUSEADDR alone still allows a quick restart.
+  http_.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   http_.set_payload_max_length(ctx_.config.server.max_body);
   http_.set_tcp_nodelay(true);
   http_.set_keep_alive_max_count(100'000);

@@ -189,7 +189,8 @@ TEST_CASE("CLI: commands work on the store while rivulet serve runs on it", "[cl
 
 TEST_CASE("CLI: serve exits 2 on a bad config and 1 when it cannot listen", "[cli]") {
   CliEnv env;
-  rivulet::testing::WriteFile(env.config, "store: {path: ./x.db}\nserver: {listen: \"127.0.0.1:http\"}\n");
+  rivulet::testing::WriteFile(env.config,
+                              "store: {path: ./x.db}\nserver: {listen: \"127.0.0.1:http\"}\n");
   auto bad = env.Run({"serve"});
   CHECK(bad.exit_code == 2);
   CHECK_THAT(bad.err, Catch::Contains("server.listen"));
@@ -199,5 +200,6 @@ TEST_CASE("CLI: serve exits 2 on a bad config and 1 when it cannot listen", "[cl
                                               std::to_string(running.port()) + "\"}\n");
   auto busy = env.Run({"serve"});
   CHECK(busy.exit_code == 1);
-  CHECK_THAT(busy.err, Catch::Contains("cannot listen on 127.0.0.1:" + std::to_string(running.port())));
+  CHECK_THAT(busy.err,
+             Catch::Contains("cannot listen on 127.0.0.1:" + std::to_string(running.port())));
 }
