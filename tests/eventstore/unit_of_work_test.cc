@@ -81,13 +81,15 @@ TEST_CASE("one failing unit does not fail its neighbours in the same group commi
   auto& commits = metrics.GetCounter("rivulet_store_commits_total", "");
   uint64_t commits_before = commits.value();
 
-  // A slow unit holds the writer while three more queue up behind it; those three are
-  // then committed as one group.
+  // A slow unit holds the writer until three more have reached Write (and a moment
+  // longer, for them to enqueue); those three are then committed as one group.
   std::atomic<bool> holding{false};
+  std::atomic<int> arrived{0};
   std::thread slow([&] {
     static_cast<void>(store->Write([&](Transaction&) {
       holding.store(true);
-      std::this_thread::sleep_for(milliseconds(300));
+      while (arrived.load() < 3) std::this_thread::yield();
+      std::this_thread::sleep_for(milliseconds(200));
       return Status::Ok();
     }));
   });
@@ -96,6 +98,7 @@ TEST_CASE("one failing unit does not fail its neighbours in the same group commi
   std::thread units[3];
   for (int i = 0; i < 3; ++i) {
     units[i] = std::thread([&, i] {
+      arrived.fetch_add(1);
       results[i] = store->Write([i](Transaction& tx) -> Status {
         RETURN_IF_ERROR(tx.Append(MakeAppend("unit-" + std::to_string(i), 1)).status());
         return i == 1 ? Status::Aborted("unit 1 fails") : Status::Ok();
