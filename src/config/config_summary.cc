@@ -1,5 +1,8 @@
 #include "config/config_summary.h"
 
+#include "core/byte_size.h"
+#include "core/duration.h"
+
 namespace rivulet::config {
 
 namespace {
@@ -64,10 +67,12 @@ core::Json SummarizeConfig(const Config& config) {
     for (const auto& step : s.steps) steps.push_back(step.name);
     j["sagas"].push_back({{"name", s.name},
                           {"trigger", s.trigger_type ? core::Json(*s.trigger_type) : core::Json()},
+                          {"timeout", core::FormatDuration(s.timeout)},
                           {"steps", steps}});
   }
   j["outbox"] = {{"destinations", core::Json::array()},
-                 {"publish_rules", config.outbox.publish.size()}};
+                 {"publish_rules", config.outbox.publish.size()},
+                 {"retention", core::FormatDuration(config.outbox.retention)}};
   for (const auto& d : config.outbox.destinations) {
     j["outbox"]["destinations"].push_back(
         {{"name", d.name}, {"type", DestinationTypeName(d.type)}});
@@ -82,7 +87,8 @@ std::string DescribeConfig(const Config& config) {
   bool sqlite = config.store.backend == StoreConfig::Backend::kSqlite;
   out +=
       "  store        " + std::string(sqlite ? "sqlite " + config.store.path : "postgres") + "\n";
-  out += "  server       " + Listen(config.server) +
+  out += "  server       " + Listen(config.server) + ", bodies up to " +
+         core::FormatByteSize(config.server.max_body) +
          (config.server.auth_required
               ? ", " + std::to_string(config.server.tokens.size()) + " token(s)"
               : ", no auth") +

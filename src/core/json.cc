@@ -50,14 +50,6 @@ std::string DumpJson(const Json& value) {
   return value.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-void AppendJson(std::string& out, const Json& value) {
-  if (value.is_string()) {
-    AppendJsonString(out, value.get_ref<const std::string&>());
-  } else {
-    out += DumpJson(value);
-  }
-}
-
 void AppendJsonString(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');

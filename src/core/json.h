@@ -20,7 +20,6 @@ Result<Json> ParseJson(std::string_view text);
 
 // Serializes without throwing: invalid UTF-8 in strings is replaced by U+FFFD.
 std::string DumpJson(const Json& value);
-void AppendJson(std::string& out, const Json& value);
 
 // Appends `text` as a quoted JSON string with the escapes RFC 8259 requires.
 void AppendJsonString(std::string& out, std::string_view text);
