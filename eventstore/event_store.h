@@ -30,9 +30,17 @@ class Transaction {
   virtual Result<AppendResult> Append(const PreparedAppend& append) = 0;
   Result<AppendResult> Append(const AppendRequest& request);
 
-  // Statements on the component's own tables ($1, $2 placeholders).
+  // Statements on the component's own tables ($1, $2 placeholders). Statements are
+  // prepared once and cached: use them for SQL whose text does not vary.
   virtual Status Execute(std::string_view sql, const SqlParams& params = {}) = 0;
   virtual Result<SqlRows> Query(std::string_view sql, const SqlParams& params = {}) = 0;
+  // Several statements without parameters, not cached (DDL: CREATE, DROP, ALTER).
+  virtual Status ExecuteScript(const std::string& sql) = 0;
+
+  // Writes an event exactly as recorded elsewhere (position, version, id, recorded_at),
+  // for restoring an exported log. The position must be beyond every stored one, the
+  // version the stream's next, the id unused. Append hooks do not run.
+  virtual Status Import(const RecordedEvent& event) = 0;
 
   // Milliseconds since the epoch recorded as this unit's commit time.
   virtual int64_t now_millis() const = 0;
@@ -134,8 +142,12 @@ class EventStore {
   // Wakes every waiter now (used on shutdown).
   virtual void WakeWaiters() = 0;
 
-  // A read-only query on a reader connection.
+  // A read-only query on a reader connection; the statement is prepared once and cached.
   virtual Result<SqlRows> Query(std::string_view sql, const SqlParams& params = {}) = 0;
+  // Streams a read-only query's rows to `on_row` (which returns false to stop), in one
+  // snapshot. Not cached: for SQL built per request.
+  virtual Status QueryEach(std::string_view sql, const SqlParams& params,
+                           const std::function<bool(const SqlRow&)>& on_row) = 0;
 
   // Applies `component`'s migrations that are not yet applied, in version order.
   // FailedPrecondition if the database has a newer version than `migrations` know.

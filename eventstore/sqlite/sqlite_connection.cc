@@ -70,6 +70,31 @@ Status Connection::Execute(std::string_view sql, const SqlParams& params) {
   return Status::Ok();
 }
 
+namespace {
+void ReadRow(sqlite3_stmt* stmt, int columns, SqlRow& row) {
+  row.clear();
+  for (int c = 0; c < columns; ++c) {
+    switch (sqlite3_column_type(stmt, c)) {
+      case SQLITE_INTEGER:
+        row.emplace_back(static_cast<int64_t>(sqlite3_column_int64(stmt, c)));
+        break;
+      case SQLITE_FLOAT:
+        row.emplace_back(sqlite3_column_double(stmt, c));
+        break;
+      case SQLITE_TEXT:
+        row.emplace_back(std::string(ColumnText(stmt, c)));
+        break;
+      case SQLITE_BLOB:
+        row.emplace_back(SqlBlob{std::string(ColumnBlob(stmt, c))});
+        break;
+      default:
+        row.emplace_back(nullptr);
+        break;
+    }
+  }
+}
+}  // namespace
+
 Result<SqlRows> Connection::Query(std::string_view sql, const SqlParams& params) {
   ASSIGN_OR_RETURN(sqlite3_stmt * stmt, Prepare(sql));
   StatementReset reset(stmt);
@@ -77,32 +102,26 @@ Result<SqlRows> Connection::Query(std::string_view sql, const SqlParams& params)
   SqlRows rows;
   int columns = sqlite3_column_count(stmt);
   int rc;
-  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-    SqlRow row;
-    row.reserve(static_cast<size_t>(columns));
-    for (int c = 0; c < columns; ++c) {
-      switch (sqlite3_column_type(stmt, c)) {
-        case SQLITE_INTEGER:
-          row.emplace_back(static_cast<int64_t>(sqlite3_column_int64(stmt, c)));
-          break;
-        case SQLITE_FLOAT:
-          row.emplace_back(sqlite3_column_double(stmt, c));
-          break;
-        case SQLITE_TEXT:
-          row.emplace_back(std::string(ColumnText(stmt, c)));
-          break;
-        case SQLITE_BLOB:
-          row.emplace_back(SqlBlob{std::string(ColumnBlob(stmt, c))});
-          break;
-        default:
-          row.emplace_back(nullptr);
-          break;
-      }
-    }
-    rows.push_back(std::move(row));
-  }
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) ReadRow(stmt, columns, rows.emplace_back());
   if (rc != SQLITE_DONE) return Error(rc, "query");
   return rows;
+}
+
+Status Connection::QueryEach(std::string_view sql, const SqlParams& params,
+                             const std::function<bool(const SqlRow&)>& on_row) {
+  sqlite3_stmt* stmt = nullptr;
+  int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
+  if (rc != SQLITE_OK) return Error(rc, "prepare \"" + std::string(sql.substr(0, 80)) + "\"");
+  std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> owned(stmt, &sqlite3_finalize);
+  RETURN_IF_ERROR(BindParams(stmt, params));
+  int columns = sqlite3_column_count(stmt);
+  SqlRow row;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    ReadRow(stmt, columns, row);
+    if (!on_row(row)) return Status::Ok();
+  }
+  if (rc != SQLITE_DONE) return Error(rc, "query");
+  return Status::Ok();
 }
 
 Status Connection::Error(int rc, std::string_view what) const {

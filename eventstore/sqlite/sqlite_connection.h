@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -41,6 +42,9 @@ class Connection {
   // Runs one statement to completion with $N-bound parameters.
   Status Execute(std::string_view sql, const SqlParams& params);
   Result<SqlRows> Query(std::string_view sql, const SqlParams& params);
+  // Prepares `sql` for this call only (not cached) and streams its rows.
+  Status QueryEach(std::string_view sql, const SqlParams& params,
+                   const std::function<bool(const SqlRow&)>& on_row);
 
   // A Status for a failed SQLite call: Unavailable for busy/locked and I/O errors,
   // Aborted for constraint violations, Internal otherwise; the message carries

@@ -189,6 +189,12 @@ class SqliteEventStore final : public EventStore {
     return conn->Query(sql, params);
   }
 
+  Status QueryEach(std::string_view sql, const SqlParams& params,
+                   const std::function<bool(const SqlRow&)>& on_row) override {
+    ASSIGN_OR_RETURN(ReaderPool::Lease conn, readers_.Acquire());
+    return conn->QueryEach(sql, params, on_row);
+  }
+
   Status ApplyMigrations(std::string_view component,
                          const std::vector<Migration>& migrations) override {
     std::vector<Migration> ordered = migrations;
@@ -209,10 +215,9 @@ class SqliteEventStore final : public EventStore {
             "database schema of " + name + " is at version " + std::to_string(current) +
             ", newer than this binary knows (" + std::to_string(known) + "); upgrade rivulet");
       }
-      auto& sqlite_tx = static_cast<SqliteTransaction&>(tx);
       for (const Migration& m : ordered) {
         if (m.version <= current) continue;
-        Status applied = sqlite_tx.ExecScript(m.sql);
+        Status applied = tx.ExecuteScript(m.sql);
         if (!applied.ok()) {
           return applied.WithContext("migration " + name + " " + std::to_string(m.version) + " (" +
                                      m.description + ")");

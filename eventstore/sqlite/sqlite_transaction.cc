@@ -206,8 +206,51 @@ Result<SqlRows> SqliteTransaction::Query(std::string_view sql, const SqlParams& 
   return rows;
 }
 
-Status SqliteTransaction::ExecScript(const std::string& sql) {
+Status SqliteTransaction::ExecuteScript(const std::string& sql) {
   return Track(conn_.ExecScript(sql));
+}
+
+Status SqliteTransaction::Import(const RecordedEvent& event) {
+  ASSIGN_OR_RETURN(SqlRows head, Query("SELECT COALESCE(MAX(position), 0) FROM events", {}));
+  int64_t last = std::get<int64_t>(head[0][0]);
+  if (event.position <= last) {
+    return Status::Aborted("position " + std::to_string(event.position) +
+                           " is not beyond the last stored position " + std::to_string(last))
+        .WithReason("conflict");
+  }
+  ASSIGN_OR_RETURN(int64_t current, CurrentVersion(event.stream));
+  if (event.version != current + 1) {
+    return Status::Aborted("stream " + event.stream + ": event at version " +
+                           std::to_string(event.version) + ", but the stream's next version is " +
+                           std::to_string(current + 1))
+        .WithReason("wrong_expected_version");
+  }
+  ASSIGN_OR_RETURN(
+      sqlite3_stmt * insert,
+      conn_.Prepare("INSERT INTO events (position, stream, version, id, type, data, metadata, "
+                    "recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
+  StatementReset reset(insert);
+  sqlite3_bind_int64(insert, 1, event.position);
+  sqlite3_bind_text(insert, 2, event.stream.data(), static_cast<int>(event.stream.size()),
+                    SQLITE_STATIC);
+  sqlite3_bind_int64(insert, 3, event.version);
+  sqlite3_bind_blob(insert, 4, event.id.bytes().data(), 16, SQLITE_STATIC);
+  sqlite3_bind_text(insert, 5, event.type.data(), static_cast<int>(event.type.size()),
+                    SQLITE_STATIC);
+  sqlite3_bind_text(insert, 6, event.data.data(), static_cast<int>(event.data.size()),
+                    SQLITE_STATIC);
+  sqlite3_bind_text(insert, 7, event.metadata.data(), static_cast<int>(event.metadata.size()),
+                    SQLITE_STATIC);
+  sqlite3_bind_int64(insert, 8, event.recorded_at);
+  int rc = sqlite3_step(insert);
+  if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+    ++conflicts_;
+    return Status::Aborted("event id " + event.id.ToString() + " is already stored")
+        .WithReason("conflict");
+  }
+  if (rc != SQLITE_DONE) return Track(conn_.Error(rc, "import event"));
+  if (event.position > max_position_) max_position_ = event.position;
+  return Status::Ok();
 }
 
 }  // namespace rivulet::eventstore::sqlite

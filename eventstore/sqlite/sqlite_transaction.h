@@ -25,8 +25,8 @@ class SqliteTransaction final : public Transaction {
   int64_t now_millis() const override { return now_millis_; }
   SqlDialect dialect() const override { return SqlDialect::kSqlite; }
 
-  // Several statements without parameters (migrations).
-  Status ExecScript(const std::string& sql);
+  Status ExecuteScript(const std::string& sql) override;
+  Status Import(const RecordedEvent& event) override;
 
   // What the unit did, for the writer's bookkeeping after commit.
   int64_t max_position() const { return max_position_; }

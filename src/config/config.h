@@ -10,6 +10,7 @@
 #include "core/filter.h"
 #include "core/json.h"
 #include "core/template.h"
+#include "projections/projection_definition.h"
 
 namespace rivulet::config {
 
@@ -67,30 +68,8 @@ struct MappingConfig {
   std::optional<core::JsonTemplate> metadata;
 };
 
-struct ProjectionConfig {
-  struct Push {
-    core::JsonTemplate value;
-    std::optional<int64_t> limit;  // keep the last N
-  };
-  // What one event type does to its document.
-  struct Handler {
-    std::map<std::string, core::JsonTemplate> set;
-    std::vector<std::string> unset;
-    std::map<std::string, core::JsonTemplate> inc;
-    std::map<std::string, core::JsonTemplate> min;
-    std::map<std::string, core::JsonTemplate> max;
-    std::map<std::string, Push> push;
-    bool remove = false;  // delete: true
-  };
-  std::string name;
-  std::vector<std::string> from_types;
-  std::vector<std::string> from_streams;  // globs
-  std::optional<core::Filter> from_match;
-  core::Template key;
-  std::map<std::string, Handler> on;  // by event type, or "*"
-  std::vector<std::string> indexes;
-  core::Json definition;
-};
+// Compiled by the projections module from the item's JSON form.
+using ProjectionConfig = projections::ProjectionDefinition;
 
 struct RetryPolicy {
   enum class Jitter { kNone, kFull };

@@ -352,164 +352,23 @@ class Loader {
     }
   }
 
-  std::optional<std::string> DocumentField(const YAML::Node& node, const std::string& path,
-                                           const std::string& field, bool allow_reserved) {
-    bool ok = !field.empty() && field.size() <= 64;
-    for (char c : field)
-      ok = ok &&
-           ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_');
-    if (ok && field[0] == '_' &&
-        !(allow_reserved && (field == "_key" || field == "_version" || field == "_position"))) {
-      reader_.Error(node, path,
-                    "document fields starting with '_' are reserved (_key, _version, _position)");
-      return std::nullopt;
-    }
-    if (!ok) {
-      reader_.Error(node, path,
-                    "expected a field name of letters, digits and '_', got \"" + field + "\"");
-      return std::nullopt;
-    }
-    return field;
-  }
-
-  // `{field: template}` for set/inc/min/max.
-  void LoadFieldTemplates(const YAML::Node& node, const std::string& path,
-                          std::map<std::string, core::JsonTemplate>& out) {
-    auto map = reader_.ReadOpenMap(node, path);
-    if (!map) return;
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      std::string field = it->first.Scalar();
-      std::string here = YamlReader::Join(path, field);
-      if (!DocumentField(it->first, here, field, false)) continue;
-      auto t = reader_.JsonTemplate(it->second, here);
-      if (!t) continue;
-      CheckRoots(it->second, here, t->ReferencedPaths(), EventRoots(), "a projection");
-      out.emplace(field, std::move(*t));
-    }
-  }
-
   void LoadProjections(const YAML::Node& node) {
     auto items = reader_.ReadList(node, "projections");
     if (!items) return;
     std::set<std::string> names;
     for (size_t i = 0; i < items->size(); ++i) {
       std::string path = YamlReader::Index("projections", i);
-      auto map = reader_.ReadMap((*items)[i], path, {"name", "from", "key", "on", "indexes"});
-      if (!map) continue;
-      Required(*map, "key");
-      Required(*map, "on");
-      ProjectionConfig projection;
-      if (auto json = reader_.Json((*items)[i], path)) projection.definition = *json;
-      projection.name = UniqueName(*map, names, "projection");
-      if (auto* n = map->Get("from")) {
-        std::string from_path = map->PathOf("from");
-        if (auto from = reader_.ReadMap(*n, from_path, {"types", "streams", "match"})) {
-          if (auto* v = from->Get("types")) {
-            if (auto types = reader_.StringList(*v, from->PathOf("types")))
-              projection.from_types = *types;
-          }
-          if (auto* v = from->Get("streams")) {
-            if (auto streams = reader_.StringList(*v, from->PathOf("streams")))
-              projection.from_streams = *streams;
-          }
-          if (auto* v = from->Get("match"))
-            projection.from_match = reader_.Filter(*v, from->PathOf("match"), false);
-        }
-      }
-      if (auto* n = map->Get("key")) {
-        if (auto key = reader_.Template(*n, map->PathOf("key"))) {
-          CheckRoots(*n, map->PathOf("key"), key->ReferencedPaths(), EventRoots(), "a projection");
-          projection.key = std::move(*key);
-        }
-      }
-      if (auto* n = map->Get("on")) LoadHandlers(*n, map->PathOf("on"), projection);
-      if (auto* n = map->Get("indexes")) {
-        std::string indexes_path = map->PathOf("indexes");
-        if (auto list = reader_.ReadList(*n, indexes_path)) {
-          for (size_t k = 0; k < list->size(); ++k) {
-            std::string here = YamlReader::Index(indexes_path, k);
-            auto field = reader_.String((*list)[k], here);
-            if (field && DocumentField((*list)[k], here, *field, true))
-              projection.indexes.push_back(*field);
-          }
-        }
+      auto json = reader_.Json((*items)[i], path);
+      if (!json) continue;
+      core::JsonReader compile_errors;
+      ProjectionConfig projection = projections::CompileProjection(*json, path, compile_errors);
+      // Compile errors carry key paths; the reader knows where each key is written.
+      for (const auto& e : compile_errors.errors()) reader_.Error((*items)[i], e.path, e.message);
+      if (!projection.name.empty() && !names.insert(projection.name).second) {
+        reader_.Error((*items)[i], YamlReader::Join(path, "name"),
+                      "duplicate projection name " + projection.name);
       }
       config_.projections.push_back(std::move(projection));
-    }
-  }
-
-  void LoadHandlers(const YAML::Node& node, const std::string& path, ProjectionConfig& projection) {
-    auto map = reader_.ReadOpenMap(node, path);
-    if (!map) return;
-    if (node.size() == 0) reader_.Error(node, path, "declare what at least one event type does");
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      std::string type = it->first.Scalar();
-      std::string here = YamlReader::Join(path, type);
-      if (type.empty()) {
-        reader_.Error(it->first, here, "event type is empty");
-        continue;
-      }
-      auto ops = reader_.ReadMap(it->second, here,
-                                 {"set", "unset", "inc", "min", "max", "push", "delete"});
-      if (!ops) continue;
-      ProjectionConfig::Handler handler;
-      if (auto* v = ops->Get("set")) LoadFieldTemplates(*v, ops->PathOf("set"), handler.set);
-      if (auto* v = ops->Get("inc")) LoadFieldTemplates(*v, ops->PathOf("inc"), handler.inc);
-      if (auto* v = ops->Get("min")) LoadFieldTemplates(*v, ops->PathOf("min"), handler.min);
-      if (auto* v = ops->Get("max")) LoadFieldTemplates(*v, ops->PathOf("max"), handler.max);
-      if (auto* v = ops->Get("unset")) {
-        if (auto fields = reader_.StringList(*v, ops->PathOf("unset"))) {
-          for (const std::string& f : *fields) {
-            if (DocumentField(*v, ops->PathOf("unset"), f, false)) handler.unset.push_back(f);
-          }
-        }
-      }
-      if (auto* v = ops->Get("push")) LoadPush(*v, ops->PathOf("push"), handler);
-      if (auto* v = ops->Get("delete")) {
-        if (auto del = reader_.Bool(*v, ops->PathOf("delete"))) {
-          if (!*del)
-            reader_.Error(*v, ops->PathOf("delete"), "write delete: true, or leave it out");
-          handler.remove = *del;
-          if (*del && ops->node().size() > 1) {
-            reader_.Error(*v, ops->PathOf("delete"),
-                          "delete: true cannot be combined with other operations");
-          }
-        }
-      }
-      projection.on.emplace(type, std::move(handler));
-    }
-  }
-
-  void LoadPush(const YAML::Node& node, const std::string& path,
-                ProjectionConfig::Handler& handler) {
-    auto map = reader_.ReadOpenMap(node, path);
-    if (!map) return;
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      std::string field = it->first.Scalar();
-      std::string here = YamlReader::Join(path, field);
-      if (!DocumentField(it->first, here, field, false)) continue;
-      ProjectionConfig::Push push;
-      const YAML::Node spec = it->second;  // a copy: it-> is a proxy temporary
-      const YAML::Node* value = &spec;
-      // `field: {value: T, limit: N}` keeps the last N; `field: T` keeps everything.
-      if (spec.IsMap() && spec["value"] && spec.size() <= 2 &&
-          (spec.size() == 1 || spec["limit"])) {
-        auto inner = reader_.ReadMap(spec, here, {"value", "limit"});
-        if (!inner) continue;
-        value = inner->Get("value");
-        if (auto* l = inner->Get("limit"))
-          push.limit = reader_.Integer(*l, inner->PathOf("limit"), 1, 1'000'000);
-        auto t = reader_.JsonTemplate(*value, inner->PathOf("value"));
-        if (!t) continue;
-        CheckRoots(*value, here, t->ReferencedPaths(), EventRoots(), "a projection");
-        push.value = std::move(*t);
-      } else {
-        auto t = reader_.JsonTemplate(*value, here);
-        if (!t) continue;
-        CheckRoots(*value, here, t->ReferencedPaths(), EventRoots(), "a projection");
-        push.value = std::move(*t);
-      }
-      handler.push.emplace(field, std::move(push));
     }
   }
 
