@@ -39,4 +39,39 @@ struct TailOptions {
 };
 int RunTail(const GlobalOptions& global, const TailOptions& options);
 
+struct ReplayOptions {
+  std::string projection;
+  bool all_projections = false;
+  std::string to_file;
+  bool dry_run = false;
+  std::string match;
+  int64_t from = 0;   // first position (1-based); 0: the start
+  std::string to;     // a position, or (later) an outbox destination
+  std::string since;  // RFC 3339
+  std::string until;
+};
+int RunReplay(const GlobalOptions& global, const ReplayOptions& options);
+
+struct ExportOptions {
+  int64_t from = 0;
+  int64_t to = 0;  // 0: the head
+};
+int RunExport(const GlobalOptions& global, const ExportOptions& options);
+
+struct ImportOptions {
+  std::string file = "-";
+};
+int RunImport(const GlobalOptions& global, const ImportOptions& options);
+
+struct ProjectionsOptions {
+  std::string action;  // list | get | query
+  std::string name;
+  std::string key;
+  std::string match;
+  std::string sort;
+  int64_t limit = 100;
+  std::string cursor;
+};
+int RunProjections(const GlobalOptions& global, const ProjectionsOptions& options);
+
 }  // namespace rivulet::cli

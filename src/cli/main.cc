@@ -51,6 +51,44 @@ int main(int argc, char** argv) {
   auto* tail_limit_opt = tail_cmd->add_option("--limit", tail_limit, "Exit after this many events")
                              ->check(CLI::PositiveNumber);
 
+  ReplayOptions replay;
+  auto* replay_cmd = app.add_subcommand("replay", "Rebuild projections, or write events to a file");
+  replay_cmd->add_option("--projection", replay.projection, "Rebuild this projection");
+  replay_cmd->add_flag("--all-projections", replay.all_projections, "Rebuild every projection");
+  replay_cmd->add_option("--to-file", replay.to_file,
+                         "Write the events as JSON lines to this file");
+  replay_cmd->add_flag("--dry-run", replay.dry_run, "Count the events only");
+  replay_cmd->add_option("--match", replay.match, "A filter document over events");
+  replay_cmd->add_option("--from", replay.from, "First position")->check(CLI::PositiveNumber);
+  replay_cmd->add_option("--to", replay.to, "Last position");
+  replay_cmd->add_option("--since", replay.since, "First recorded time (RFC 3339)");
+  replay_cmd->add_option("--until", replay.until, "Last recorded time (RFC 3339)");
+
+  ExportOptions export_options;
+  auto* export_cmd = app.add_subcommand("export", "Write the log as JSON lines to stdout");
+  export_cmd->add_option("--from", export_options.from, "First position")
+      ->check(CLI::PositiveNumber);
+  export_cmd->add_option("--to", export_options.to, "Last position")->check(CLI::PositiveNumber);
+
+  ImportOptions import_options;
+  auto* import_cmd = app.add_subcommand("import", "Load an exported log into an empty store");
+  import_cmd->add_option("FILE", import_options.file, "The JSON lines file, or - for stdin")
+      ->required();
+
+  ProjectionsOptions proj;
+  auto* proj_cmd = app.add_subcommand("projections", "Inspect projections");
+  proj_cmd->require_subcommand(1);
+  auto* proj_list = proj_cmd->add_subcommand("list", "Each projection's state and position");
+  auto* proj_get = proj_cmd->add_subcommand("get", "One document");
+  proj_get->add_option("NAME", proj.name)->required();
+  proj_get->add_option("KEY", proj.key)->required();
+  auto* proj_query = proj_cmd->add_subcommand("query", "Query documents");
+  proj_query->add_option("NAME", proj.name)->required();
+  proj_query->add_option("--match", proj.match, "A filter document");
+  proj_query->add_option("--sort", proj.sort, "field or -field, comma-separated");
+  proj_query->add_option("--limit", proj.limit, "1 to 1000")->capture_default_str();
+  proj_query->add_option("--cursor", proj.cursor, "From the previous page's next_cursor");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -65,6 +103,13 @@ int main(int argc, char** argv) {
     if (read_from_opt->count() > 0) read.from = read_from;
     if (read_limit_opt->count() > 0) read.limit = read_limit;
     return RunRead(global, read);
+  }
+  if (*replay_cmd) return RunReplay(global, replay);
+  if (*export_cmd) return RunExport(global, export_options);
+  if (*import_cmd) return RunImport(global, import_options);
+  if (*proj_cmd) {
+    proj.action = *proj_list ? "list" : *proj_get ? "get" : "query";
+    return RunProjections(global, proj);
   }
   if (*tail_cmd) {
     if (tail_limit_opt->count() > 0) tail.limit = tail_limit;

@@ -7,8 +7,10 @@
 
 #include "cli/commands.h"
 #include "core/metrics.h"
+#include "projections/projection_engine.h"
 #include "runtime/store_factory.h"
 #include "server/http_server.h"
+#include "server/projection_routes.h"
 
 namespace rivulet::cli {
 
@@ -29,7 +31,14 @@ int RunServe(const GlobalOptions& global) {
   auto store = runtime::OpenStore(*config, &metrics);
   if (!store.ok()) return ReportFailure(store.status());
 
+  projections::ProjectionEngine::Options engine_options;
+  engine_options.metrics = &metrics;
+  projections::ProjectionEngine engine(**store, config->projections, engine_options);
+  Status engine_started = engine.Start();
+  if (!engine_started.ok()) return ReportFailure(engine_started);
+
   server::HttpServer http(**store, metrics, *config);
+  server::RegisterProjectionRoutes(http.router(), http.context(), engine);
   auto port = http.Bind();
   if (!port.ok()) return ReportFailure(port.status());
 
@@ -56,7 +65,6 @@ int RunServe(const GlobalOptions& global) {
     }
   };
   not_yet(config->sources.size(), "source(s)");
-  not_yet(config->projections.size(), "projection(s)");
   not_yet(config->sagas.size(), "saga(s)");
   not_yet(config->outbox.destinations.size(), "outbox destination(s)");
 

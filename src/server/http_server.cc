@@ -63,6 +63,18 @@ void HttpServer::InstallRoutes() {
   http_.set_read_timeout(10);
   http_.set_write_timeout(10);
 
+  // RFC 9112 section 6.3: a request with neither Content-Length nor Transfer-Encoding
+  // has an empty body. httplib 0.11 instead waits for the read timeout and answers 400
+  // (cpp-httplib issues #523, #2279), so `curl -X POST .../rebuild` would fail. This
+  // hook runs before httplib reads the body and states the length the RFC implies.
+  http_.set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
+    if (!req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")) {
+      const_cast<httplib::Request&>(req).set_header("Content-Length",
+                                                    "0");  // the Request is not const in httplib
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+
   http_.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
     int code = res.status;

@@ -37,6 +37,7 @@ class HttpServer {
   // Where modules (projections, sagas, outbox) add their routes, before Bind. Every
   // route gets the server's authentication, body limit and JSON error handling.
   Router& router() { return router_; }
+  ServerContext& context() { return ctx_; }
 
  private:
   void InstallRoutes();

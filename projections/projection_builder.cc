@@ -1,0 +1,288 @@
+#include "projections/projection_builder.h"
+
+#include <thread>
+
+#include "core/status_macros.h"
+#include "core/time_format.h"
+#include "projections/document_update.h"
+
+namespace rivulet::projections {
+
+namespace {
+constexpr size_t kMaxCachedDocuments = 200'000;
+constexpr auto kCheckpointInterval = std::chrono::seconds(1);
+constexpr const char* kLost = "lost";
+
+Status Lost() {
+  return Status::Aborted("the projection copy changed under this builder").WithReason(kLost);
+}
+}  // namespace
+
+core::Json EventContext(const eventstore::RecordedEvent& event) {
+  core::Json ctx = core::Json::object();
+  ctx["position"] = event.position;
+  ctx["stream"] = event.stream;
+  ctx["version"] = event.version;
+  ctx["id"] = event.id.ToString();
+  ctx["type"] = event.type;
+  ctx["data"] = core::Json::parse(event.data, nullptr, false);
+  ctx["metadata"] = core::Json::parse(event.metadata, nullptr, false);
+  ctx["recorded_at"] = core::FormatRfc3339Millis(event.recorded_at);
+  return ctx;
+}
+
+ProjectionBuilder::ProjectionBuilder(eventstore::EventStore& store, ProjectionDefinition definition,
+                                     Generation generation, Options options)
+    : store_(store),
+      definition_(std::move(definition)),
+      generation_(std::move(generation)),
+      options_(std::move(options)) {
+  if (options_.clock == nullptr) options_.clock = core::SystemClock::Default();
+  position_.store(generation_.position);
+}
+
+eventstore::EventFilter ProjectionBuilder::Filter() const {
+  eventstore::EventFilter filter;
+  if (auto types = definition_.TypesToRead()) {
+    filter.types = *types;
+    // No handled type: read nothing. Types are never empty, so "" matches no event.
+    if (filter.types.empty()) filter.types.push_back("");
+  }
+  filter.streams = definition_.from_streams;
+  filter.match = definition_.from_match;
+  return filter;
+}
+
+Status ProjectionBuilder::Prefetch(const std::vector<PendingEvent>& pending) {
+  if (cache_.size() > kMaxCachedDocuments) cache_.clear();
+  std::vector<std::string> missing;
+  for (const PendingEvent& p : pending) {
+    if (cache_.find(p.key) == cache_.end()) {
+      cache_.emplace(p.key, std::nullopt);  // absent unless the read below finds it
+      missing.push_back(p.key);
+    }
+  }
+  ASSIGN_OR_RETURN(auto docs, ProjectionTables::ReadDocuments(store_, table_, missing));
+  for (auto& [key, text] : docs) {
+    auto doc = core::ParseJson(text);
+    if (!doc.ok()) return doc.status().WithContext("stored document " + key);
+    cache_[key] = std::move(doc).value();
+  }
+  return Status::Ok();
+}
+
+Result<bool> ProjectionBuilder::Commit(
+    int64_t to, const std::optional<std::pair<int64_t, std::string>>& failed_at) {
+  const std::vector<std::string>& indexes = definition_.indexes;
+  Status status = store_.Write([&](eventstore::Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(
+        std::optional<std::string> role,
+        ProjectionTables::Advance(tx, generation_.name, generation_.generation, options_.owner,
+                                  committed_, to, NowMillis(), options_.lease_ms));
+    if (!role) return Lost();
+    generation_.role = *role;
+    const std::string table = ProjectionTables::TableOf(generation_);
+    for (const auto& [key, doc] : changed_) {
+      if (doc) {
+        RETURN_IF_ERROR(ProjectionTables::Upsert(tx, table, key, *doc, indexes));
+      } else {
+        RETURN_IF_ERROR(ProjectionTables::Delete(tx, table, key));
+      }
+    }
+    if (failed_at) {
+      RETURN_IF_ERROR(ProjectionTables::MarkFailed(tx, generation_.name, generation_.generation,
+                                                   failed_at->first, failed_at->second,
+                                                   NowMillis()));
+    }
+    return Status::Ok();
+  });
+  if (!status.ok()) {
+    // Whatever happened, the documents in memory may be ahead of the stored ones.
+    changed_.clear();
+    cache_.clear();
+    if (status.reason() == kLost) return false;
+    return status;
+  }
+  for (auto& [key, doc] : changed_) cache_[key] = std::move(doc);
+  changed_.clear();
+  committed_ = to;
+  table_ = ProjectionTables::TableOf(generation_);
+  live_.store(generation_.role == "live", std::memory_order_release);
+  last_commit_ = std::chrono::steady_clock::now();
+  return true;
+}
+
+Result<bool> ProjectionBuilder::TrySwap() {
+  if (!options_.ready_to_swap || !options_.ready_to_swap(position())) return false;
+  // The stored checkpoint first, so the live copy's position is exact from the start.
+  ASSIGN_OR_RETURN(bool kept, Commit(position(), std::nullopt));
+  if (!kept) return Lost();
+  Status status = store_.Write([&](eventstore::Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(
+        eventstore::SqlRows live,
+        tx.Query("SELECT generation FROM projection_generations WHERE name = $1 AND role = 'live'",
+                 {generation_.name}));
+    std::optional<int64_t> live_generation;
+    if (!live.empty()) live_generation = std::get<int64_t>(live[0][0]);
+    return ProjectionTables::Swap(tx, generation_.name, live_generation, generation_.generation,
+                                  NowMillis());
+  });
+  if (!status.ok()) return status.code() == StatusCode::kAborted ? Lost() : status;
+  generation_.role = "live";
+  generation_.end_position.reset();
+  table_ = ProjectionTables::TableOf(generation_);
+  live_.store(true, std::memory_order_release);
+  if (options_.became_live) options_.became_live();
+  return true;
+}
+
+ProjectionBuilder::Outcome ProjectionBuilder::Run(const std::function<bool()>& stop) {
+  {
+    std::optional<Generation> claimed;
+    Status status = store_.Write([&](eventstore::Transaction& tx) -> Status {
+      ASSIGN_OR_RETURN(claimed,
+                       ProjectionTables::Claim(tx, generation_.name, generation_.generation,
+                                               options_.owner, NowMillis(), options_.lease_ms));
+      return Status::Ok();
+    });
+    if (!status.ok() || !claimed) {
+      last_error_ = status.ok() ? "another process is building this copy" : status.message();
+      return Outcome::kLost;
+    }
+    generation_ = std::move(*claimed);
+    if (generation_.failed()) {
+      last_error_ = generation_.last_error;
+      return Outcome::kFailed;
+    }
+  }
+  committed_ = generation_.position;
+  position_.store(committed_);
+  table_ = ProjectionTables::TableOf(generation_);
+  live_.store(generation_.role == "live");
+  last_commit_ = std::chrono::steady_clock::now();
+
+  auto release = [&] {
+    store_
+        .Write([&](eventstore::Transaction& tx) {
+          return ProjectionTables::Release(tx, generation_.name, generation_.generation,
+                                           options_.owner);
+        })
+        .IgnoreError();
+  };
+
+  eventstore::LogReadOptions read;
+  read.after.position = committed_;
+  read.limit = options_.batch_size;
+  read.filter = Filter();
+  read.up_to = generation_.end_position;
+  const auto renew_every = std::chrono::milliseconds(options_.lease_ms / 3);
+
+  while (true) {
+    if (stop()) {
+      if (position() > committed_) Commit(position(), std::nullopt).status().IgnoreError();
+      release();
+      return Outcome::kStopped;
+    }
+    auto batch = store_.ReadChanges(read, options_.poll, stop);
+    if (!batch.ok()) {
+      last_error_ = batch.status().message();
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      continue;
+    }
+
+    if (batch->events.empty()) {
+      read.after = batch->resume;
+      position_.store(batch->resume.position, std::memory_order_release);
+      auto since = std::chrono::steady_clock::now() - last_commit_;
+      if ((position() > committed_ && since >= kCheckpointInterval) || since >= renew_every) {
+        auto kept = Commit(position(), std::nullopt);
+        if (!kept.ok()) {
+          read.after.position = committed_;
+          position_.store(committed_);
+          continue;
+        }
+        if (!*kept) return Outcome::kLost;
+      }
+      if (options_.progressed) options_.progressed(position(), live());
+      bool at_end = generation_.end_position && position() >= *generation_.end_position;
+      if (!live() && (batch->reached_head || at_end)) {
+        auto swapped = TrySwap();
+        if (!swapped.ok()) {
+          if (swapped.status().reason() == kLost) return Outcome::kLost;
+          last_error_ = swapped.status().message();
+          continue;
+        }
+        if (*swapped && options_.stop_after_swap) {
+          release();
+          return Outcome::kFinished;
+        }
+        if (*swapped) read.up_to.reset();
+      } else if (live() && at_end && options_.stop_after_swap) {
+        release();
+        return Outcome::kFinished;
+      }
+      continue;
+    }
+
+    // Keys first, then the documents they need, then the operations in log order.
+    std::optional<std::pair<int64_t, std::string>> failed_at;
+    auto fail = [&](const eventstore::RecordedEvent& e, const Status& why) {
+      failed_at = std::make_pair(e.position, "position " + std::to_string(e.position) + " (" +
+                                                 e.stream + " v" + std::to_string(e.version) +
+                                                 ", " + e.type + "): " + why.message());
+    };
+    std::vector<PendingEvent> pending;
+    pending.reserve(batch->events.size());
+    for (const auto& e : batch->events) {
+      const auto* handler = definition_.HandlerFor(e.type);
+      if (handler == nullptr) continue;
+      core::Json context = EventContext(e);
+      auto key = EvaluateKey(definition_.key, context);
+      if (!key.ok()) {
+        fail(e, key.status());
+        break;
+      }
+      pending.push_back(PendingEvent{&e, std::move(context), std::move(key).value(), handler});
+    }
+    Status fetched = Prefetch(pending);
+    if (!fetched.ok()) {
+      last_error_ = fetched.message();
+      cache_.clear();
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      continue;
+    }
+    uint64_t applied = 0;
+    for (const PendingEvent& p : pending) {
+      auto changed = changed_.find(p.key);
+      std::optional<core::Json> doc = changed != changed_.end() ? changed->second : cache_[p.key];
+      Status status = ApplyEvent(*p.handler, p.context, p.key, p.event->position, doc);
+      if (!status.ok()) {
+        fail(*p.event, status);
+        break;
+      }
+      changed_[p.key] = std::move(doc);
+      ++applied;
+    }
+    const int64_t to = failed_at ? failed_at->first - 1 : batch->resume.position;
+    auto kept = Commit(to, failed_at);
+    if (!kept.ok()) {
+      last_error_ = kept.status().message();
+      read.after.position = committed_;
+      position_.store(committed_);
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      continue;
+    }
+    if (!*kept) return Outcome::kLost;
+    if (options_.events_applied != nullptr) options_.events_applied->Inc(applied);
+    read.after.position = to;
+    position_.store(to, std::memory_order_release);
+    if (options_.progressed) options_.progressed(to, live());
+    if (failed_at) {
+      last_error_ = failed_at->second;
+      release();
+      return Outcome::kFailed;
+    }
+  }
+}
+
+}  // namespace rivulet::projections

@@ -1,0 +1,261 @@
+#include "projections/projection_tables.h"
+
+#include "core/status_macros.h"
+
+namespace rivulet::projections {
+
+namespace {
+
+using eventstore::SqlParams;
+using eventstore::SqlRow;
+using eventstore::SqlRows;
+
+const std::vector<eventstore::Migration>& Migrations() {
+  static const std::vector<eventstore::Migration>* migrations = new std::vector<
+      eventstore::Migration>{
+      {1, "projection generations",
+       "CREATE TABLE projection_generations ("
+       "  name TEXT NOT NULL,"
+       "  generation INTEGER NOT NULL,"
+       "  role TEXT NOT NULL CHECK (role IN ('live', 'candidate')),"
+       "  definition TEXT NOT NULL,"
+       "  definition_hash TEXT NOT NULL,"
+       "  position INTEGER NOT NULL,"
+       "  end_position INTEGER,"
+       "  failed_position INTEGER,"
+       "  last_error TEXT NOT NULL DEFAULT '',"
+       "  owner TEXT NOT NULL DEFAULT '',"
+       "  lease_until INTEGER NOT NULL DEFAULT 0,"
+       "  created_at INTEGER NOT NULL,"
+       "  updated_at INTEGER NOT NULL,"
+       "  PRIMARY KEY (name, generation)"
+       ") WITHOUT ROWID;"
+       "CREATE UNIQUE INDEX projection_generations_role ON projection_generations (name, role);"},
+  };
+  return *migrations;
+}
+
+// Identifiers are built from projection names and document fields, which are
+// validated to letters, digits, '_' and '-'; quoting keeps '-' legal.
+std::string Quote(const std::string& identifier) { return "\"" + identifier + "\""; }
+
+constexpr const char* kColumns =
+    "name, generation, role, definition, definition_hash, position, end_position, failed_position, "
+    "last_error, "
+    "owner, lease_until";
+
+Result<Generation> FromRow(const SqlRow& row) {
+  Generation g;
+  g.name = std::get<std::string>(row[0]);
+  g.generation = std::get<int64_t>(row[1]);
+  g.role = std::get<std::string>(row[2]);
+  auto definition = core::ParseJson(std::get<std::string>(row[3]));
+  if (!definition.ok()) return definition.status().WithContext("stored definition of " + g.name);
+  g.definition = std::move(definition).value();
+  g.hash = std::get<std::string>(row[4]);
+  g.position = std::get<int64_t>(row[5]);
+  if (auto* end = std::get_if<int64_t>(&row[6])) g.end_position = *end;
+  if (auto* failed = std::get_if<int64_t>(&row[7])) g.failed_position = *failed;
+  g.last_error = std::get<std::string>(row[8]);
+  g.owner = std::get<std::string>(row[9]);
+  g.lease_until = std::get<int64_t>(row[10]);
+  return g;
+}
+
+int StructuredCount(const core::Json& doc, const std::vector<std::string>& indexes) {
+  int count = 0;
+  for (const std::string& field : indexes) {
+    auto it = doc.find(field);
+    if (it != doc.end() && it->is_structured()) ++count;
+  }
+  return count;
+}
+
+}  // namespace
+
+Status ProjectionTables::Migrate(eventstore::EventStore& store) {
+  if (store.dialect() != eventstore::SqlDialect::kSqlite) {
+    return Status::Unavailable("projections need the sqlite store backend in this build");
+  }
+  return store.ApplyMigrations("projections", Migrations());
+}
+
+std::string ProjectionTables::LiveTable(const std::string& name) { return "proj_" + name; }
+
+std::string ProjectionTables::TableOf(const Generation& g) {
+  if (g.role == "live") return LiveTable(g.name);
+  return LiveTable(g.name) + "__g" + std::to_string(g.generation);
+}
+
+std::string ProjectionTables::FieldColumn(const std::string& field) { return Quote("f_" + field); }
+
+Result<std::vector<Generation>> ProjectionTables::Load(eventstore::EventStore& store,
+                                                       const std::string& name) {
+  ASSIGN_OR_RETURN(SqlRows rows, store.Query(std::string("SELECT ") + kColumns +
+                                                 " FROM projection_generations WHERE name = $1 "
+                                                 "ORDER BY role DESC, generation",
+                                             {name}));
+  std::vector<Generation> out;
+  for (const SqlRow& row : rows) {
+    ASSIGN_OR_RETURN(Generation g, FromRow(row));
+    out.push_back(std::move(g));
+  }
+  return out;
+}
+
+Status ProjectionTables::Create(eventstore::Transaction& tx, const Generation& g,
+                                const std::vector<std::string>& indexes, int64_t now) {
+  ASSIGN_OR_RETURN(SqlRows taken,
+                   tx.Query("SELECT generation FROM projection_generations WHERE name = $1 AND "
+                            "role = $2",
+                            {g.name, g.role}));
+  if (!taken.empty()) {
+    return Status::Aborted("projection " + g.name + " already has a " + g.role +
+                           " copy (generation " + std::to_string(std::get<int64_t>(taken[0][0])) +
+                           ")")
+        .WithReason("conflict");
+  }
+  eventstore::SqlValue end =
+      g.end_position ? eventstore::SqlValue(*g.end_position) : eventstore::SqlValue(nullptr);
+  RETURN_IF_ERROR(tx.Execute(
+      "INSERT INTO projection_generations (name, generation, role, definition, "
+      "definition_hash, position, end_position, owner, lease_until, created_at, updated_at) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+      {g.name, g.generation, g.role, core::DumpJson(g.definition), g.hash, g.position, end, g.owner,
+       g.lease_until, now}));
+  const std::string table = TableOf(g);
+  std::string ddl =
+      "DROP TABLE IF EXISTS " + Quote(table) + "; CREATE TABLE " + Quote(table) +
+      " (key TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL, structured INTEGER NOT NULL DEFAULT 0";
+  for (const std::string& field : indexes) {
+    if (field == "_key") continue;  // the primary key
+    ddl += ", " + FieldColumn(field) + " GENERATED ALWAYS AS (ifnull(json_extract(doc, '$.\"" +
+           field + "\"'), -9e999)) VIRTUAL";
+  }
+  ddl += ") WITHOUT ROWID;";
+  for (const std::string& field : indexes) {
+    if (field == "_key") continue;
+    ddl += "CREATE INDEX " + Quote(table + "__i_" + field) + " ON " + Quote(table) + " (" +
+           FieldColumn(field) + ", key);";
+  }
+  ddl += "CREATE INDEX " + Quote(table + "__structured") + " ON " + Quote(table) +
+         " (structured) WHERE structured > 0;";
+  return tx.ExecuteScript(ddl);
+}
+
+Status ProjectionTables::Drop(eventstore::Transaction& tx, const Generation& g) {
+  RETURN_IF_ERROR(
+      tx.Execute("DELETE FROM projection_generations WHERE name = $1 AND generation = $2",
+                 {g.name, g.generation}));
+  return tx.ExecuteScript("DROP TABLE IF EXISTS " + Quote(TableOf(g)) + ";");
+}
+
+Status ProjectionTables::Swap(eventstore::Transaction& tx, const std::string& name,
+                              std::optional<int64_t> live_generation, int64_t candidate_generation,
+                              int64_t now) {
+  ASSIGN_OR_RETURN(
+      SqlRows rows,
+      tx.Query("SELECT generation, role FROM projection_generations WHERE name = $1", {name}));
+  std::optional<int64_t> live;
+  bool candidate_found = false;
+  for (const SqlRow& row : rows) {
+    int64_t gen = std::get<int64_t>(row[0]);
+    const std::string& role = std::get<std::string>(row[1]);
+    if (role == "live") live = gen;
+    if (role == "candidate" && gen == candidate_generation) candidate_found = true;
+  }
+  if (!candidate_found || live != live_generation) {
+    return Status::Aborted("projection " + name + " changed under the swap").WithReason("conflict");
+  }
+  const std::string live_table = LiveTable(name);
+  const std::string candidate_table = live_table + "__g" + std::to_string(candidate_generation);
+  RETURN_IF_ERROR(tx.ExecuteScript("DROP TABLE IF EXISTS " + Quote(live_table) + "; ALTER TABLE " +
+                                   Quote(candidate_table) + " RENAME TO " + Quote(live_table) +
+                                   ";"));
+  RETURN_IF_ERROR(
+      tx.Execute("DELETE FROM projection_generations WHERE name = $1 AND role = 'live'", {name}));
+  // A live copy follows the log to its head, whatever a replay bounded it to.
+  return tx.Execute(
+      "UPDATE projection_generations SET role = 'live', end_position = NULL, updated_at = $3 "
+      "WHERE name = $1 AND generation = $2",
+      {name, candidate_generation, now});
+}
+
+Result<std::optional<Generation>> ProjectionTables::Claim(eventstore::Transaction& tx,
+                                                          const std::string& name,
+                                                          int64_t generation,
+                                                          const std::string& owner, int64_t now,
+                                                          int64_t lease_ms) {
+  ASSIGN_OR_RETURN(
+      SqlRows rows,
+      tx.Query(std::string("UPDATE projection_generations SET owner = $3, lease_until = $4 "
+                           "WHERE name = $1 AND generation = $2 AND (owner = $3 OR owner = '' OR "
+                           "lease_until < $5) RETURNING ") +
+                   kColumns,
+               {name, generation, owner, now + lease_ms, now}));
+  if (rows.empty()) return std::optional<Generation>();
+  ASSIGN_OR_RETURN(Generation g, FromRow(rows[0]));
+  return std::optional<Generation>(std::move(g));
+}
+
+Status ProjectionTables::Release(eventstore::Transaction& tx, const std::string& name,
+                                 int64_t generation, const std::string& owner) {
+  return tx.Execute(
+      "UPDATE projection_generations SET owner = '', lease_until = 0 WHERE name = $1 AND "
+      "generation = $2 AND owner = $3",
+      {name, generation, owner});
+}
+
+Result<std::optional<std::string>> ProjectionTables::Advance(
+    eventstore::Transaction& tx, const std::string& name, int64_t generation,
+    const std::string& owner, int64_t from, int64_t to, int64_t now, int64_t lease_ms) {
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   tx.Query("UPDATE projection_generations SET position = $5, updated_at = $6, "
+                            "lease_until = $7 WHERE name = $1 AND generation = $2 AND owner = $3 "
+                            "AND position = $4 AND failed_position IS NULL RETURNING role",
+                            {name, generation, owner, from, to, now, now + lease_ms}));
+  if (rows.empty()) return std::optional<std::string>();
+  return std::optional<std::string>(std::get<std::string>(rows[0][0]));
+}
+
+Status ProjectionTables::MarkFailed(eventstore::Transaction& tx, const std::string& name,
+                                    int64_t generation, int64_t failed_position,
+                                    const std::string& error, int64_t now) {
+  return tx.Execute(
+      "UPDATE projection_generations SET failed_position = $3, last_error = $4, updated_at = $5 "
+      "WHERE name = $1 AND generation = $2",
+      {name, generation, failed_position, error, now});
+}
+
+Status ProjectionTables::Upsert(eventstore::Transaction& tx, const std::string& table,
+                                const std::string& key, const core::Json& doc,
+                                const std::vector<std::string>& indexes) {
+  return tx.Execute(
+      "INSERT INTO " + Quote(table) +
+          " (key, doc, structured) VALUES ($1, $2, $3) ON CONFLICT (key) DO UPDATE SET "
+          "doc = excluded.doc, structured = excluded.structured",
+      {key, core::DumpJson(doc), int64_t{StructuredCount(doc, indexes)}});
+}
+
+Status ProjectionTables::Delete(eventstore::Transaction& tx, const std::string& table,
+                                const std::string& key) {
+  return tx.Execute("DELETE FROM " + Quote(table) + " WHERE key = $1", {key});
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> ProjectionTables::ReadDocuments(
+    eventstore::EventStore& store, const std::string& table, const std::vector<std::string>& keys) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (keys.empty()) return out;
+  // One statement for any number of keys: the key list travels as one JSON array.
+  ASSIGN_OR_RETURN(SqlRows rows, store.Query("SELECT key, doc FROM " + Quote(table) +
+                                                 " WHERE key IN (SELECT value FROM json_each($1))",
+                                             {core::DumpJson(core::Json(keys))}));
+  out.reserve(rows.size());
+  for (SqlRow& row : rows) {
+    out.emplace_back(std::move(std::get<std::string>(row[0])),
+                     std::move(std::get<std::string>(row[1])));
+  }
+  return out;
+}
+
+}  // namespace rivulet::projections
