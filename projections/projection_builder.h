@@ -43,7 +43,7 @@ class ProjectionBuilder {
   struct Options {
     std::string owner;  // this process's lease id
     core::Clock* clock = nullptr;
-    int64_t lease_ms = 15'000;
+    int64_t lease_ms = 6'000;
     size_t batch_size = 5'000;
     std::chrono::milliseconds poll{500};  // longest wait for new events
     bool stop_after_swap = false;         // a CLI replay ends once its copy is live

@@ -57,7 +57,7 @@ class ProjectionEngine {
     core::MetricsRegistry* metrics = nullptr;
     std::string owner;  // lease id; default: a fresh UUID
     size_t batch_size = 5'000;
-    int64_t lease_ms = 15'000;
+    int64_t lease_ms = 6'000;  // renewed every 2 s; a dead process's copy resumes after this
   };
 
   ProjectionEngine(eventstore::EventStore& store, std::vector<ProjectionDefinition> definitions,

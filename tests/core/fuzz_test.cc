@@ -3,7 +3,6 @@
 // only assertion most cases need is "returns, with a value or an error".
 
 #include <catch2/catch.hpp>
-
 #include <random>
 
 #include "core/base64.h"
@@ -24,12 +23,15 @@ std::string Mutate(std::mt19937_64& rng, std::string text) {
   int edits = 1 + static_cast<int>(rng() % 4);
   for (int e = 0; e < edits; ++e) {
     size_t pos = text.empty() ? 0 : rng() % (text.size() + 1);
-    char c = rng() % 2 ? kInteresting[rng() % (sizeof(kInteresting) - 1)] : static_cast<char>(rng() % 256);
+    char c = rng() % 2 ? kInteresting[rng() % (sizeof(kInteresting) - 1)]
+                       : static_cast<char>(rng() % 256);
     switch (rng() % 4) {
       case 0:
         if (pos < text.size()) text[pos] = c;
         break;
-      case 1: text.insert(text.begin() + static_cast<std::ptrdiff_t>(pos), c); break;
+      case 1:
+        text.insert(text.begin() + static_cast<std::ptrdiff_t>(pos), c);
+        break;
       case 2:
         if (pos < text.size()) text.erase(pos, 1 + rng() % 3);
         break;
@@ -41,7 +43,8 @@ std::string Mutate(std::mt19937_64& rng, std::string text) {
 }
 
 const Json& Context() {
-  static const Json ctx = Json::parse(R"({"data": {"after": {"id": 42, "items": [{"sku": "a"}], "s": "x_y"},
+  static const Json ctx =
+      Json::parse(R"({"data": {"after": {"id": 42, "items": [{"sku": "a"}], "s": "x_y"},
                                           "before": null}, "recorded_at": "2026-11-21T09:35:12.345Z", "n": 7})");
   return ctx;
 }
@@ -50,7 +53,8 @@ const Json& Context() {
 
 TEST_CASE("fuzz: JSON parsing never crashes", "[fuzz]") {
   std::mt19937_64 rng(1);
-  const std::string seeds[] = {R"({"a": [1, 2.5, "x", null, true, {"b": {}}]})", R"("\u00e9\n")", "[[[[[]]]]]"};
+  const std::string seeds[] = {R"({"a": [1, 2.5, "x", null, true, {"b": {}}]})", R"("\u00e9\n")",
+                               "[[[[[]]]]]"};
   for (int i = 0; i < 5000; ++i) {
     std::string text = Mutate(rng, seeds[i % 3]);
     auto parsed = ParseJson(text);
@@ -62,9 +66,10 @@ TEST_CASE("fuzz: JSON parsing never crashes", "[fuzz]") {
 
 TEST_CASE("fuzz: templates parse or fail cleanly, and evaluate or fail cleanly", "[fuzz]") {
   std::mt19937_64 rng(2);
-  const std::string seeds[] = {"order-${data.after.id}", "${data.before.id ?? data.after.items[0].sku | upper}",
-                               "${recorded_at|bucket:1h}-${n|string}", "${data.after.s|pascal|default:\"x\"}",
-                               "$${literal} ${\"lit\" ?? n}"};
+  const std::string seeds[] = {
+      "order-${data.after.id}", "${data.before.id ?? data.after.items[0].sku | upper}",
+      "${recorded_at|bucket:1h}-${n|string}", "${data.after.s|pascal|default:\"x\"}",
+      "$${literal} ${\"lit\" ?? n}"};
   int parsed = 0;
   for (int i = 0; i < 5000; ++i) {
     std::string text = Mutate(rng, seeds[i % 5]);
@@ -86,12 +91,21 @@ TEST_CASE("fuzz: filters parse or fail cleanly, and match without crashing", "[f
       R"({"type": "A", "data.after.id": {"$gt": 1, "$lte": 100}})",
       R"({"$or": [{"data.after.items.sku": {"$in": ["a", "b"]}}, {"n": {"$not": {"$size": 2}}}]})",
       R"({"data.after.s": {"$regex": "^x_\\w+$", "$options": "i"}, "missing": {"$exists": false}})"};
+  int parsed = 0;
   for (int i = 0; i < 5000; ++i) {
     auto json = ParseJson(Mutate(rng, seeds[i % 3]));
     if (!json.ok()) continue;
     auto filter = Filter::Parse(*json);
-    if (filter.ok()) filter->Matches(Context());
+    if (!filter.ok()) {
+      CHECK_FALSE(filter.status().message().empty());
+      continue;
+    }
+    ++parsed;
+    auto again = Filter::Parse(filter->source());  // a filter is fully described by its source
+    REQUIRE(again.ok());
+    CHECK(again->Matches(Context()) == filter->Matches(Context()));
   }
+  CHECK(parsed > 100);
 }
 
 TEST_CASE("fuzz: timestamps, durations and tokens parse or fail cleanly", "[fuzz]") {
