@@ -108,6 +108,7 @@ void ProjectionEngine::Stop() {
     collector_id_ = 0;
   }
   stopping_.store(true);
+  store_.WakeWaiters();
   for (auto& [name, slot] : slots_) {
     slot->wake.notify_all();
     slot->positions.notify_all();
@@ -120,6 +121,7 @@ void ProjectionEngine::Stop() {
 void ProjectionEngine::StopRun(std::unique_ptr<Run>& run) {
   if (!run) return;
   run->stop.store(true);
+  store_.WakeWaiters();  // a builder waiting for new events notices at once
   if (run->thread.joinable()) run->thread.join();
   run.reset();
 }
@@ -212,7 +214,7 @@ Status ProjectionEngine::CreateGeneration(const ProjectionDefinition& def, const
   });
 }
 
-Status ProjectionEngine::Reconcile(Slot& slot) {
+Result<bool> ProjectionEngine::Reconcile(Slot& slot) {
   const ProjectionDefinition& def = slot.definition;
   // Reap builders that ended; their outcome is in the stored generation.
   std::unique_ptr<Run> ended_live, ended_candidate;
@@ -235,11 +237,14 @@ Status ProjectionEngine::Reconcile(Slot& slot) {
     return g.owner.empty() || g.owner == options_.owner || g.lease_until < now;
   };
 
-  if (live == nullptr && candidate == nullptr)
-    return CreateGeneration(def, "live", 0, std::nullopt);
+  if (live == nullptr && candidate == nullptr) {
+    RETURN_IF_ERROR(CreateGeneration(def, "live", 0, std::nullopt));
+    return true;
+  }
   if (live != nullptr && live->hash != def.hash && candidate == nullptr) {
-    return CreateGeneration(def, "candidate", 0,
-                            std::nullopt);  // the definition changed: rebuild beside
+    // The definition changed: build a copy with it beside the live one.
+    RETURN_IF_ERROR(CreateGeneration(def, "candidate", 0, std::nullopt));
+    return true;
   }
   if (candidate != nullptr && candidate->hash != def.hash && lease_free(*candidate)) {
     // A rebuild for a definition this config no longer declares.
@@ -251,7 +256,9 @@ Status ProjectionEngine::Reconcile(Slot& slot) {
     }
     StopRun(stale);
     Generation g = *candidate;
-    return store_.Write([&](eventstore::Transaction& tx) { return ProjectionTables::Drop(tx, g); });
+    RETURN_IF_ERROR(
+        store_.Write([&](eventstore::Transaction& tx) { return ProjectionTables::Drop(tx, g); }));
+    return true;
   }
 
   std::lock_guard<std::mutex> lock(slot.mu);
@@ -261,12 +268,13 @@ Status ProjectionEngine::Reconcile(Slot& slot) {
   if (candidate != nullptr && !candidate->failed() && !slot.candidate && lease_free(*candidate)) {
     slot.candidate = StartRun(slot, *candidate);
   }
-  return Status::Ok();
+  return false;
 }
 
 void ProjectionEngine::Supervise(Slot& slot) {
   while (!stopping_.load()) {
-    Reconcile(slot).IgnoreError();  // a store that is down now may be up on the next pass
+    auto changed = Reconcile(slot);  // a store that is down now may be up on the next pass
+    if (changed.ok() && *changed) continue;
     std::unique_lock<std::mutex> lock(slot.mu);
     slot.wake.wait_for(lock, std::chrono::seconds(1), [&] {
       return stopping_.load() || (slot.live && slot.live->done.load()) ||

@@ -119,7 +119,8 @@ class ProjectionEngine {
 
   Slot* SlotFor(const std::string& name);
   void Supervise(Slot& slot);
-  Status Reconcile(Slot& slot);
+  // One pass; true if it changed the stored copies (so another pass should follow now).
+  Result<bool> Reconcile(Slot& slot);
   std::unique_ptr<Run> StartRun(Slot& slot, Generation generation);
   bool ReadyToSwap(Slot& slot, int64_t candidate_position);
   Status CreateGeneration(const ProjectionDefinition& def, const std::string& role,

@@ -1,8 +1,10 @@
 #include <signal.h>
 
 #include <catch2/catch.hpp>
+#include <filesystem>
 
 #include "core/json.h"
+#include "eventstore/sqlite/sqlite_event_store.h"
 #include "tests/support/rivulet_server.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/temp_dir.h"
@@ -202,4 +204,197 @@ TEST_CASE("CLI: serve exits 2 on a bad config and 1 when it cannot listen", "[cl
   CHECK(busy.exit_code == 1);
   CHECK_THAT(busy.err,
              Catch::Contains("cannot listen on 127.0.0.1:" + std::to_string(running.port())));
+}
+
+namespace {
+
+// Writes varied events straight into the CLI config's store: unicode, escapes, numbers
+// at the edges, nested values, metadata, and a runtime stream.
+void SeedStore(const CliEnv& env) {
+  rivulet::eventstore::sqlite::SqliteStoreOptions options;
+  options.path = env.dir.File("data/rivulet.db");
+  std::filesystem::create_directories(env.dir.File("data"));
+  auto store = rivulet::eventstore::sqlite::OpenSqliteEventStore(options);
+  REQUIRE(store.ok());
+  const char* datas[] = {R"({"text": "Grüße \"quoted\" \\ back\nline 😀", "n": 0.1})",
+                         R"({"big": 9007199254740993, "neg": -42, "exp": 1e300, "tiny": 5e-324})",
+                         R"({"nested": {"list": [1, [2, {"x": null}], true, false], "empty": {}}})",
+                         R"({})"};
+  for (int i = 0; i < 40; ++i) {
+    rivulet::eventstore::AppendRequest r;
+    r.stream = i % 10 == 9 ? "$saga-order_fulfillment-" + std::to_string(i)
+                           : "order-" + std::to_string(i % 4);
+    r.allow_reserved_stream = true;
+    rivulet::eventstore::EventData e;
+    e.type = i % 3 ? "OrderPlaced" : "OrderPaid";
+    e.data = Json::parse(datas[i % 4]);
+    e.data["i"] = i;
+    e.metadata = Json{{"correlation_id", "c-" + std::to_string(i)}};
+    r.events.push_back(std::move(e));
+    REQUIRE((*store)->Append(r).ok());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("CLI: export, import, export is byte-identical, and a refused import changes nothing",
+          "[cli][export]") {
+  CliEnv source;
+  SeedStore(source);
+  auto first = source.Run({"export"});
+  REQUIRE(first.exit_code == 0);
+  REQUIRE(Lines(first.out).size() == 40);
+  std::string file = source.dir.File("events.jsonl");
+  rivulet::testing::WriteFile(file, first.out);
+
+  CliEnv target;
+  auto imported = target.Run({"import", file});
+  INFO(imported.err);
+  REQUIRE(imported.exit_code == 0);
+  CHECK(Lines(imported.out)[0]["imported"] == 40);
+  auto second = target.Run({"export"});
+  REQUIRE(second.exit_code == 0);
+  CHECK(second.out == first.out);
+  auto partial = target.Run({"export", "--from", "11", "--to", "20"});
+  CHECK(Lines(partial.out).size() == 10);
+  CHECK(Lines(partial.out)[0]["position"] == 11);
+
+  // A non-empty store that does not hold the start of the file: refused, untouched.
+  CliEnv other;
+  REQUIRE(other.Run({"append", "x", "Y"}).exit_code == 0);
+  auto refused = other.Run({"import", file});
+  CHECK(refused.exit_code == 1);
+  CHECK_THAT(refused.err, Catch::Contains("not empty"));
+  CHECK(Lines(other.Run({"export"}).out).size() == 1);
+
+  // A bad line anywhere: nothing written, the line named.
+  std::string broken = first.out;
+  size_t line_20 = 0;
+  for (int i = 0; i < 19; ++i) line_20 = broken.find('\n', line_20) + 1;
+  broken.insert(line_20, "{\"position\": 1}\n");
+  rivulet::testing::WriteFile(source.dir.File("broken.jsonl"), broken);
+  CliEnv empty;
+  auto bad = empty.Run({"import", source.dir.File("broken.jsonl")});
+  CHECK(bad.exit_code == 2);
+  CHECK_THAT(bad.err, Catch::Contains("broken.jsonl:20: "));
+  CHECK(empty.Run({"export"}).out.empty());
+
+  // An interrupted import (here: the first half) resumes where it stopped.
+  size_t half = 0;
+  for (int i = 0; i < 20; ++i) half = first.out.find('\n', half) + 1;
+  rivulet::testing::WriteFile(source.dir.File("half.jsonl"), first.out.substr(0, half));
+  CliEnv resumed;
+  REQUIRE(resumed.Run({"import", source.dir.File("half.jsonl")}).exit_code == 0);
+  auto rest = resumed.Run({"import", file});
+  INFO(rest.err);
+  REQUIRE(rest.exit_code == 0);
+  CHECK_THAT(rest.err, Catch::Contains("resuming an interrupted import after position 20"));
+  CHECK(resumed.Run({"export"}).out == first.out);
+  CHECK(resumed.Run({"import", "-"}, "").exit_code ==
+        1);  // even an empty stdin: the store is not empty now
+}
+
+TEST_CASE("CLI: replay to a file or a dry run, bounded by position, time and filter",
+          "[cli][replay]") {
+  CliEnv env;
+  SeedStore(env);
+  std::string out = env.dir.File("replayed.jsonl");
+  auto all = env.Run({"replay", "--to-file", out});
+  REQUIRE(all.exit_code == 0);
+  CHECK(Lines(all.out)[0]["events"] == 40);
+  CHECK(rivulet::testing::ReadFile(out) == env.Run({"export"}).out);
+
+  auto paid = env.Run(
+      {"replay", "--dry-run", "--match", R"({"type": "OrderPaid"})", "--from", "5", "--to", "30"});
+  REQUIRE(paid.exit_code == 0);
+  Json summary = Lines(paid.out)[0];
+  CHECK(summary["events"] == 8);  // i = 6, 9, ..., 27: positions 7, 10, ..., 28
+  CHECK(summary["first_position"] == 7);
+  CHECK(summary["last_position"] == 28);
+  CHECK(summary["dry_run"] == true);
+
+  auto events = Lines(env.Run({"export"}).out);
+  std::string t10 = events[9]["recorded_at"];
+  auto since = env.Run({"replay", "--dry-run", "--since", t10});
+  REQUIRE(since.exit_code == 0);
+  CHECK(Lines(since.out)[0]["first_position"].get<int64_t>() <= 10);
+  auto until = env.Run({"replay", "--dry-run", "--until", "2000-01-01T00:00:00Z"});
+  CHECK(Lines(until.out)[0]["events"] == 0);
+
+  const std::vector<std::vector<std::string>> usage = {
+      {"replay"},
+      {"replay", "--dry-run", "--to-file", out},
+      {"replay", "--dry-run", "--from", "2", "--since", t10},
+      {"replay", "--dry-run", "--to", "5", "--until", t10},
+      {"replay", "--dry-run", "--since", "yesterday"},
+      {"replay", "--dry-run", "--match", "{oops"},
+      {"replay", "--dry-run", "--to", "abc"},
+      {"replay", "--projection", "nope"},
+      {"replay", "--projection", "x", "--all-projections"},
+      {"export", "--from", "0"},
+      {"import"},
+      {"import", env.dir.File("absent.jsonl")},
+  };
+  for (const auto& args : usage) {
+    std::string joined;
+    for (const auto& a : args) joined += a + " ";
+    INFO(joined);
+    CHECK(env.Run(args).exit_code == 2);
+  }
+  auto destination = env.Run({"replay", "--to", "bus"});
+  CHECK(destination.exit_code == 1);
+  CHECK_THAT(destination.err, Catch::Contains("not available in this build yet"));
+}
+
+TEST_CASE("CLI: projections list, get, query, and replay beside a running server",
+          "[cli][projections]") {
+  rivulet::testing::RivuletServer server("", R"(
+projections:
+  - name: counts
+    key: "${stream}"
+    on: { "*": { inc: { count: 1 } } }
+    indexes: [count]
+)");
+  auto client = server.Client();
+  for (int i = 0; i < 12; ++i) {
+    REQUIRE(client
+                ->Post("/v1/streams/s-" + std::to_string(i % 3),
+                       R"({"events":[{"type":"T","data":{}}]})", "application/json")
+                ->status == 201);
+  }
+  REQUIRE(client->Get("/v1/projections/counts/s-0?min_position=12")->status == 200);
+  const std::string config = server.config_path();
+  auto run = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {RivuletBinary()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.insert(argv.end(), {"-c", config});
+    return RunCommand(argv);
+  };
+  auto list = run({"projections", "list"});
+  REQUIRE(list.exit_code == 0);
+  CHECK(Lines(list.out)[0]["name"] == "counts");
+  auto get = run({"projections", "get", "counts", "s-1"});
+  REQUIRE(get.exit_code == 0);
+  CHECK(Lines(get.out)[0]["count"] == 4);
+  CHECK(run({"projections", "get", "counts", "nope"}).exit_code == 1);
+  CHECK(run({"projections", "get", "other", "x"}).exit_code == 2);
+  auto query = run({"projections", "query", "counts", "--sort", "-_key", "--limit", "2"});
+  REQUIRE(query.exit_code == 0);
+  Json page = Lines(query.out)[0];
+  CHECK(page["items"][0]["_key"] == "s-2");
+  CHECK(page["next_cursor"].is_string());
+  CHECK(run({"projections", "query", "counts", "--limit", "0"}).exit_code == 2);
+
+  auto replay = run({"replay", "--projection", "counts"});
+  INFO(replay.err);
+  REQUIRE(replay.exit_code == 0);
+  CHECK(Lines(replay.out)[0]["generation"] == 2);
+  // The server goes on with the replayed copy.
+  REQUIRE(
+      client->Post("/v1/streams/s-1", R"({"events":[{"type":"T","data":{}}]})", "application/json")
+          ->status == 201);
+  auto doc = client->Get("/v1/projections/counts/s-1?min_position=13&wait_ms=30000");
+  REQUIRE(doc);
+  CHECK(doc->status == 200);
+  CHECK(Json::parse(doc->body)["count"] == 5);
 }
