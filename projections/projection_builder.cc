@@ -18,16 +18,18 @@ Status Lost() {
 }
 }  // namespace
 
-core::Json EventContext(const eventstore::RecordedEvent& event) {
+core::Json EventContext(const eventstore::RecordedEvent& event,
+                        const std::set<std::string>* fields) {
+  auto wants = [&](const char* field) { return fields == nullptr || fields->count(field) > 0; };
   core::Json ctx = core::Json::object();
-  ctx["position"] = event.position;
-  ctx["stream"] = event.stream;
-  ctx["version"] = event.version;
-  ctx["id"] = event.id.ToString();
-  ctx["type"] = event.type;
-  ctx["data"] = core::Json::parse(event.data, nullptr, false);
-  ctx["metadata"] = core::Json::parse(event.metadata, nullptr, false);
-  ctx["recorded_at"] = core::FormatRfc3339Millis(event.recorded_at);
+  if (wants("position")) ctx["position"] = event.position;
+  if (wants("stream")) ctx["stream"] = event.stream;
+  if (wants("version")) ctx["version"] = event.version;
+  if (wants("id")) ctx["id"] = event.id.ToString();
+  if (wants("type")) ctx["type"] = event.type;
+  if (wants("data")) ctx["data"] = core::Json::parse(event.data, nullptr, false);
+  if (wants("metadata")) ctx["metadata"] = core::Json::parse(event.metadata, nullptr, false);
+  if (wants("recorded_at")) ctx["recorded_at"] = core::FormatRfc3339Millis(event.recorded_at);
   return ctx;
 }
 
@@ -38,6 +40,7 @@ ProjectionBuilder::ProjectionBuilder(eventstore::EventStore& store, ProjectionDe
       generation_(std::move(generation)),
       options_(std::move(options)) {
   if (options_.clock == nullptr) options_.clock = core::SystemClock::Default();
+  fields_read_ = definition_.EventFieldsRead();
   position_.store(generation_.position);
 }
 
@@ -236,7 +239,7 @@ ProjectionBuilder::Outcome ProjectionBuilder::Run(const std::function<bool()>& s
     for (const auto& e : batch->events) {
       const auto* handler = definition_.HandlerFor(e.type);
       if (handler == nullptr) continue;
-      core::Json context = EventContext(e);
+      core::Json context = EventContext(e, &fields_read_);
       auto key = EvaluateKey(definition_.key, context);
       if (!key.ok()) {
         fail(e, key.status());

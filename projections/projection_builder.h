@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 
@@ -89,6 +90,7 @@ class ProjectionBuilder {
   Generation generation_;
   Options options_;
   std::string table_;
+  std::set<std::string> fields_read_;
   int64_t committed_ = 0;  // checkpoint as stored
   std::atomic<int64_t> position_{0};
   std::atomic<bool> live_{false};
@@ -101,7 +103,9 @@ class ProjectionBuilder {
 };
 
 // The event as projection templates see it: position, stream, version, id, type, data,
-// metadata, recorded_at.
-core::Json EventContext(const eventstore::RecordedEvent& event);
+// metadata, recorded_at; with `fields`, only those (parsing and formatting the others
+// is most of the cost of folding an event).
+core::Json EventContext(const eventstore::RecordedEvent& event,
+                        const std::set<std::string>* fields = nullptr);
 
 }  // namespace rivulet::projections

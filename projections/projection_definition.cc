@@ -253,6 +253,23 @@ std::optional<std::vector<std::string>> ProjectionDefinition::TypesToRead() cons
   return handled;
 }
 
+std::set<std::string> ProjectionDefinition::EventFieldsRead() const {
+  std::set<std::string> fields;
+  auto add = [&](const std::vector<core::JsonPath>& paths) {
+    for (const core::JsonPath& p : paths) {
+      if (!p.empty() && !p[0].is_index) fields.insert(p[0].key);
+    }
+  };
+  add(key.ReferencedPaths());
+  for (const auto& [type, h] : on) {
+    for (const auto* ops : {&h.set, &h.inc, &h.min, &h.max}) {
+      for (const auto& [field, t] : *ops) add(t.ReferencedPaths());
+    }
+    for (const auto& [field, push] : h.push) add(push.value.ReferencedPaths());
+  }
+  return fields;
+}
+
 ProjectionDefinition CompileProjection(const core::Json& definition, const std::string& path,
                                        JsonReader& reader) {
   Compiler compiler(reader);

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,8 @@ struct ProjectionDefinition {
   // The types worth reading from the log: nullopt means every type (a "*" handler and
   // no `from.types`).
   std::optional<std::vector<std::string>> TypesToRead() const;
+  // The event fields (position, stream, data, ...) the key and operations read.
+  std::set<std::string> EventFieldsRead() const;
 };
 
 // Compiles `definition` (the JSON form of one `projections:` item). Errors go to

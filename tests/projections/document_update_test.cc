@@ -128,6 +128,28 @@ TEST_CASE("push appends and keeps the last N", "[projections][operations]") {
              Catch::Contains("push.all: the document's all is a number, not a list"));
 }
 
+TEST_CASE("operations on one field in one event see each other, in order",
+          "[projections][operations]") {
+  // set, then unset, then inc, min, max, push: each sees what the earlier ones made.
+  auto def = Compile(R"({"name": "p", "key": "${stream}", "on": {
+    "T": {"set": {"n": 10, "l": [0]}, "inc": {"n": 5}, "max": {"n": 12}, "push": {"l": 1}},
+    "U": {"unset": ["n"], "inc": {"n": 1}, "min": {"n": 0}},
+    "Bad": {"set": {"l": 3}, "push": {"l": 4}}}})");
+  std::optional<Json> doc;
+  REQUIRE(ApplyEvent(def.on.at("T"), Event("{}"), "k", 1, doc).ok());
+  CHECK((*doc)["n"] == 15);
+  CHECK((*doc)["l"] == Json::parse("[0, 1]"));
+  (*doc)["n"] = "text";  // unset first, so inc does not see it
+  REQUIRE(ApplyEvent(def.on.at("U"), Event("{}"), "k", 2, doc).ok());
+  CHECK((*doc)["n"] == 0);
+
+  Json before = *doc;
+  Status bad = ApplyEvent(def.on.at("Bad"), Event("{}"), "k", 3, doc);
+  CHECK(bad.code() == StatusCode::kInvalidArgument);
+  CHECK_THAT(bad.message(), Catch::Contains("not a list"));
+  CHECK(*doc == before);  // nothing of the failed event is applied
+}
+
 TEST_CASE("delete removes the document and a later event creates it afresh",
           "[projections][operations]") {
   auto def = Compile(R"({"name": "p", "key": "${stream}", "on": {
