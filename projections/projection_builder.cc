@@ -13,6 +13,9 @@ constexpr size_t kMaxCachedDocuments = 200'000;
 constexpr auto kCheckpointInterval = std::chrono::seconds(1);
 constexpr const char* kLost = "lost";
 
+// Tables smaller than this are cheap to query with or without statistics.
+constexpr int64_t kAnalyzeMinRows = 1000;
+
 Status Lost() {
   return Status::Aborted("the projection copy changed under this builder").WithReason(kLost);
 }
@@ -77,6 +80,17 @@ Status ProjectionBuilder::Prefetch(const std::vector<PendingEvent>& pending) {
 Result<bool> ProjectionBuilder::Commit(
     int64_t to, const std::optional<std::pair<int64_t, std::string>>& failed_at) {
   const std::vector<std::string>& indexes = definition_.indexes;
+  // cache_ holds every changed key's stored state (Prefetch loaded it for this batch).
+  int64_t rows = rows_;
+  for (const auto& [key, doc] : changed_) {
+    auto stored = cache_.find(key);
+    bool existed = stored != cache_.end() && stored->second.has_value();
+    rows += static_cast<int64_t>(doc.has_value()) - static_cast<int64_t>(existed);
+  }
+  // Statistics are gathered again whenever the table has grown or shrunk by half, so
+  // their cost stays a small fraction of the writes.
+  const bool analyze = !indexes.empty() && std::abs(rows - analyzed_rows_) >=
+                                               std::max(kAnalyzeMinRows, analyzed_rows_ / 2);
   Status status = store_.Write([&](eventstore::Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(
         std::optional<std::string> role,
@@ -97,6 +111,7 @@ Result<bool> ProjectionBuilder::Commit(
                                                    failed_at->first, failed_at->second,
                                                    NowMillis()));
     }
+    if (analyze) RETURN_IF_ERROR(ProjectionTables::Analyze(tx, table));
     return Status::Ok();
   });
   if (!status.ok()) {
@@ -108,6 +123,8 @@ Result<bool> ProjectionBuilder::Commit(
   }
   for (auto& [key, doc] : changed_) cache_[key] = std::move(doc);
   changed_.clear();
+  rows_ = rows;
+  if (analyze) analyzed_rows_ = rows;
   committed_ = to;
   table_ = ProjectionTables::TableOf(generation_);
   live_.store(generation_.role == "live", std::memory_order_release);
@@ -172,6 +189,14 @@ ProjectionBuilder::Outcome ProjectionBuilder::Run(const std::function<bool()>& s
         })
         .IgnoreError();
   };
+  if (auto size = ProjectionTables::Size(store_, table_); size.ok()) {
+    rows_ = size->rows;
+    analyzed_rows_ = size->analyzed_rows;
+  } else {
+    last_error_ = size.status().message();
+    release();
+    return Outcome::kLost;
+  }
 
   eventstore::LogReadOptions read;
   read.after.position = committed_;

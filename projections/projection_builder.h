@@ -100,6 +100,9 @@ class ProjectionBuilder {
   std::unordered_map<std::string, std::optional<core::Json>> cache_;
   std::unordered_map<std::string, std::optional<core::Json>> changed_;
   std::chrono::steady_clock::time_point last_commit_;
+  // Documents in the table, and how many there were when its statistics were gathered.
+  int64_t rows_ = 0;
+  int64_t analyzed_rows_ = 0;
 };
 
 // The event as projection templates see it: position, stream, version, id, type, data,

@@ -62,6 +62,15 @@ Result<Generation> FromRow(const SqlRow& row) {
   return g;
 }
 
+// sqlite_stat1 rows are keyed by table name and survive DROP TABLE and ALTER TABLE
+// RENAME, so they are moved and removed with the tables they describe.
+Status ForgetStatistics(eventstore::Transaction& tx, const std::string& table) {
+  ASSIGN_OR_RETURN(SqlRows exists,
+                   tx.Query("SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_stat1'", {}));
+  if (exists.empty()) return Status::Ok();
+  return tx.Execute("DELETE FROM sqlite_stat1 WHERE tbl = $1", {table});
+}
+
 int StructuredCount(const core::Json& doc, const std::vector<std::string>& indexes) {
   int count = 0;
   for (const std::string& field : indexes) {
@@ -124,6 +133,7 @@ Status ProjectionTables::Create(eventstore::Transaction& tx, const Generation& g
       {g.name, g.generation, g.role, core::DumpJson(g.definition), g.hash, g.position, end, g.owner,
        g.lease_until, now}));
   const std::string table = TableOf(g);
+  RETURN_IF_ERROR(ForgetStatistics(tx, table));
   std::string ddl =
       "DROP TABLE IF EXISTS " + Quote(table) + "; CREATE TABLE " + Quote(table) +
       " (key TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL, structured INTEGER NOT NULL DEFAULT 0";
@@ -147,6 +157,7 @@ Status ProjectionTables::Drop(eventstore::Transaction& tx, const Generation& g) 
   RETURN_IF_ERROR(
       tx.Execute("DELETE FROM projection_generations WHERE name = $1 AND generation = $2",
                  {g.name, g.generation}));
+  RETURN_IF_ERROR(ForgetStatistics(tx, TableOf(g)));
   return tx.ExecuteScript("DROP TABLE IF EXISTS " + Quote(TableOf(g)) + ";");
 }
 
@@ -172,6 +183,14 @@ Status ProjectionTables::Swap(eventstore::Transaction& tx, const std::string& na
   RETURN_IF_ERROR(tx.ExecuteScript("DROP TABLE IF EXISTS " + Quote(live_table) + "; ALTER TABLE " +
                                    Quote(candidate_table) + " RENAME TO " + Quote(live_table) +
                                    ";"));
+  RETURN_IF_ERROR(ForgetStatistics(tx, live_table));
+  ASSIGN_OR_RETURN(SqlRows stats,
+                   tx.Query("SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_stat1'", {}));
+  if (!stats.empty()) {
+    // The renamed table keeps its indexes (and their names), so their statistics hold.
+    RETURN_IF_ERROR(tx.Execute("UPDATE sqlite_stat1 SET tbl = $1 WHERE tbl = $2",
+                               {live_table, candidate_table}));
+  }
   RETURN_IF_ERROR(
       tx.Execute("DELETE FROM projection_generations WHERE name = $1 AND role = 'live'", {name}));
   // A live copy follows the log to its head, whatever a replay bounded it to.
@@ -256,6 +275,31 @@ Result<std::vector<std::pair<std::string, std::string>>> ProjectionTables::ReadD
                      std::move(std::get<std::string>(row[1])));
   }
   return out;
+}
+
+Status ProjectionTables::Analyze(eventstore::Transaction& tx, const std::string& table) {
+  // ANALYZE alone reaches only the connection that ran it; other connections load
+  // statistics with the schema, so the schema cookie is moved to make them reload.
+  return tx.ExecuteScript("ANALYZE " + Quote(table) +
+                          "; CREATE TABLE rivulet_reload_schema (x); "
+                          "DROP TABLE rivulet_reload_schema;");
+}
+
+Result<ProjectionTables::TableSize> ProjectionTables::Size(eventstore::EventStore& store,
+                                                           const std::string& table) {
+  TableSize size;
+  ASSIGN_OR_RETURN(SqlRows count, store.Query("SELECT count(*) FROM " + Quote(table), {}));
+  size.rows = std::get<int64_t>(count.at(0).at(0));
+  ASSIGN_OR_RETURN(SqlRows exists,
+                   store.Query("SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_stat1'", {}));
+  if (exists.empty()) return size;
+  // stat is "<rows> <rows per distinct prefix>..." for each index of the table.
+  ASSIGN_OR_RETURN(SqlRows stat,
+                   store.Query("SELECT stat FROM sqlite_stat1 WHERE tbl = $1 LIMIT 1", {table}));
+  if (!stat.empty() && std::holds_alternative<std::string>(stat[0][0])) {
+    size.analyzed_rows = std::strtoll(std::get<std::string>(stat[0][0]).c_str(), nullptr, 10);
+  }
+  return size;
 }
 
 }  // namespace rivulet::projections

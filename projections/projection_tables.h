@@ -31,6 +31,9 @@ namespace rivulet::projections {
 //   ifnull(json_extract(doc, '$."f"'), -9e999) with an index on ("f_<f>", key).
 //   Missing and null sort first (as -infinity), booleans as 0/1.
 //
+// Planner statistics (sqlite_stat1) are gathered by the builder as a table grows and
+// move with the table on a swap.
+//
 // A swap drops the live table and renames the candidate's to it in one transaction, so
 // every query (one statement, one snapshot) sees either copy, never a mix.
 struct Generation {
@@ -107,6 +110,18 @@ class ProjectionTables {
   static Result<std::vector<std::pair<std::string, std::string>>> ReadDocuments(
       eventstore::EventStore& store, const std::string& table,
       const std::vector<std::string>& keys);
+
+  // Gathers the query planner's statistics of a document table (without them SQLite
+  // guesses, and may sort thousands of rows a LIMIT 50 could read from an index) and
+  // makes every connection load them. Holds the write lock for about 150 ms per
+  // million documents.
+  static Status Analyze(eventstore::Transaction& tx, const std::string& table);
+
+  struct TableSize {
+    int64_t rows = 0;
+    int64_t analyzed_rows = 0;  // the row count when statistics were gathered, or 0
+  };
+  static Result<TableSize> Size(eventstore::EventStore& store, const std::string& table);
 
   // The quoted SQL identifier of an indexed field's column.
   static std::string FieldColumn(const std::string& field);

@@ -1,4 +1,5 @@
 #include <atomic>
+#include <map>
 
 #include "tests/projections/projection_fixture.h"
 
@@ -139,6 +140,55 @@ TEST_CASE("a rebuild builds beside the live copy: readers never see a gap or a m
   AppendMany(*store, 10, kStreams);
   WaitForLive(engine, "counts", kEvents + 10);  // the new copy follows the log
   CHECK(Sum(*store, "counts", "count", kStreams) == kEvents + 10);
+}
+
+TEST_CASE("planner statistics are gathered as a table grows and move with a swap",
+          "[projections][engine][rebuild]") {
+  auto backend = GENERATE(from_range(StoreBackends()));
+  TempDir dir;
+  auto store = OpenTestStore(backend, dir);
+  // sqlite_stat1 rows of a table: index name -> "rows ...".
+  auto stats = [&](const std::string& table) {
+    std::map<std::string, std::string> out;
+    auto rows = store->Query("SELECT idx, stat FROM sqlite_stat1 WHERE tbl = $1", {table});
+    REQUIRE(rows.ok());
+    for (const auto& row : *rows)
+      out[std::get<std::string>(row[0])] = std::get<std::string>(row[1]);
+    return out;
+  };
+  auto rows_of = [](const std::string& stat) { return stat.substr(0, stat.find(' ')); };
+
+  AppendMany(*store, 3000, 3000);  // 3,000 documents
+  ProjectionEngine engine(*store, {Projection(kCountPerStream)}, {});
+  REQUIRE(engine.Start().ok());
+  WaitForLive(engine, "counts", 3000);
+  auto first = stats("proj_counts");
+  REQUIRE_FALSE(first.empty());
+  for (const auto& [index, stat] : first) CHECK(rows_of(stat) == "3000");
+
+  AppendMany(*store, 1000, 1000, "Tick", "t-");  // +1/3: not yet worth another ANALYZE
+  WaitForLive(engine, "counts", 4000);
+  for (const auto& [index, stat] : stats("proj_counts")) CHECK(rows_of(stat) == "3000");
+  AppendMany(*store, 1000, 1000, "Tick", "u-");  // 5,000 >= 3,000 * 1.5
+  WaitForLive(engine, "counts", 5000);
+  for (const auto& [index, stat] : stats("proj_counts")) {
+    CHECK(std::stoi(rows_of(stat)) >= 4500);  // the builder may see the appends in parts
+  }
+
+  REQUIRE(engine.Rebuild("counts").ok());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (engine.Describe("counts")->generation != 2 ||
+         engine.Describe("counts")->state != "running") {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  auto swapped = stats("proj_counts");
+  CHECK(swapped.size() == first.size());  // the old copy's rows are gone, not doubled
+  for (const auto& [index, stat] : swapped) {
+    CHECK(index.find("__g2") != std::string::npos);  // the rebuilt copy's indexes
+    CHECK(rows_of(stat) == "5000");
+  }
+  CHECK(stats("proj_counts__g2").empty());
 }
 
 TEST_CASE("a changed definition rebuilds on start while the old copy keeps following the log",
