@@ -13,7 +13,8 @@ SHELL := /bin/bash
 
 DEBIAN_PACKAGES := cmake g++ make ninja-build ccache pkg-config curl ca-certificates \
 	libboost-dev libcpp-httplib-dev nlohmann-json3-dev catch2 libyaml-cpp-dev \
-	libcli11-dev libnats-dev libsqlite3-dev libpq-dev libssl-dev postgresql nats-server
+	libcli11-dev libnats-dev libsqlite3-dev libpq-dev libssl-dev libjemalloc-dev \
+	postgresql nats-server
 
 JOBS ?= $(shell nproc)
 CMAKE_COMMON := -G Ninja -DCMAKE_EXPORT_COMPILE_COMMANDS=ON

@@ -19,7 +19,9 @@ std::string RivuletBinary();
 // SIGKILL) on destruction; `Restart` keeps the directory and store.
 class RivuletServer {
  public:
-  explicit RivuletServer(std::string server_yaml = "", std::string extra_yaml = "");
+  // Starts at once unless `start` is false (to fill the store first, then Start()).
+  explicit RivuletServer(std::string server_yaml = "", std::string extra_yaml = "",
+                         bool start = true);
   ~RivuletServer();
 
   void Start();
