@@ -1,8 +1,8 @@
 #include "projections/projection_definition.h"
 
-#include <openssl/sha.h>
-
 #include <set>
+
+#include "core/digest.h"
 
 namespace rivulet::projections {
 
@@ -16,18 +16,6 @@ const std::set<std::string>& EventRoots() {
   static const std::set<std::string>* roots = new std::set<std::string>{
       "position", "stream", "version", "id", "type", "data", "metadata", "recorded_at"};
   return *roots;
-}
-
-std::string Sha256Hex(const std::string& text) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned char c : digest) {
-    hex.push_back(kHex[c >> 4]);
-    hex.push_back(kHex[c & 0xf]);
-  }
-  return hex;
 }
 
 class Compiler {
@@ -153,7 +141,7 @@ class Compiler {
   ProjectionDefinition Compile(const Json& json, const std::string& path) {
     ProjectionDefinition def;
     def.definition = json;
-    def.hash = Sha256Hex(core::DumpJson(json));
+    def.hash = core::Sha256Hex(core::DumpJson(json));
     const Json* object = reader_.Object(json, path, {"name", "from", "key", "on", "indexes"});
     if (object == nullptr) return def;
     if (const Json* name = reader_.Member(*object, path, "name", true)) {

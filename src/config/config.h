@@ -9,8 +9,10 @@
 
 #include "core/filter.h"
 #include "core/json.h"
+#include "core/retry_policy.h"
 #include "core/template.h"
 #include "projections/projection_definition.h"
+#include "sagas/saga_definition.h"
 
 namespace rivulet::config {
 
@@ -71,57 +73,10 @@ struct MappingConfig {
 // Compiled by the projections module from the item's JSON form.
 using ProjectionConfig = projections::ProjectionDefinition;
 
-struct RetryPolicy {
-  enum class Jitter { kNone, kFull };
-  int max_attempts = 3;
-  milliseconds initial_interval{1000};
-  double backoff = 2.0;
-  milliseconds max_interval{30'000};
-  Jitter jitter = Jitter::kFull;
-};
+using RetryPolicy = core::RetryPolicy;
 
-struct HttpCallConfig {
-  std::string service;  // a key of `services:`
-  std::string method = "POST";
-  core::Template path;
-  std::optional<core::JsonTemplate> body;
-  std::map<std::string, core::Template> headers;
-};
-
-struct AwaitConfig {
-  std::string type;
-  core::Filter match;  // operands may be templates over the saga context
-};
-
-struct SagaStepConfig {
-  std::string name;
-  std::optional<HttpCallConfig> action;  // exactly one of action and await
-  std::optional<AwaitConfig> await;
-  std::optional<HttpCallConfig> compensation;
-  std::optional<milliseconds> timeout;  // per attempt (action) or for the wait (await)
-};
-
-struct EmitConfig {
-  core::Template stream;
-  core::Template type;
-  core::JsonTemplate data;
-  std::optional<core::JsonTemplate> metadata;
-};
-
-struct SagaConfig {
-  std::string name;
-  std::optional<std::string> trigger_type;  // no trigger: started by hand only
-  std::optional<core::Filter> trigger_match;
-  core::Template id;
-  milliseconds timeout{5 * 60'000};
-  RetryPolicy retry;
-  RetryPolicy compensation_retry{10, milliseconds(1000), 2.0, milliseconds(60'000),
-                                 RetryPolicy::Jitter::kFull};
-  std::vector<SagaStepConfig> steps;
-  std::optional<EmitConfig> on_completed;
-  std::optional<EmitConfig> on_compensated;
-  core::Json definition;
-};
+// Compiled by the sagas module from the item's JSON form.
+using SagaConfig = sagas::SagaDefinition;
 
 struct DestinationConfig {
   enum class Type { kNats, kHttp, kJsonl };

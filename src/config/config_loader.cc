@@ -374,34 +374,12 @@ class Loader {
 
   std::optional<RetryPolicy> LoadRetry(const YAML::Node& node, const std::string& path,
                                        RetryPolicy policy) {
-    auto map = reader_.ReadMap(
-        node, path, {"max_attempts", "initial_interval", "backoff", "max_interval", "jitter"});
-    if (!map) return std::nullopt;
-    if (auto* n = map->Get("max_attempts")) {
-      if (auto v = reader_.Integer(*n, map->PathOf("max_attempts"), 1, 1000))
-        policy.max_attempts = static_cast<int>(*v);
-    }
-    if (auto* n = map->Get("initial_interval")) {
-      if (auto v = reader_.Duration(*n, map->PathOf("initial_interval")))
-        policy.initial_interval = *v;
-    }
-    if (auto* n = map->Get("backoff")) {
-      if (auto v = reader_.Number(*n, map->PathOf("backoff"), 1.0, 100.0)) policy.backoff = *v;
-    }
-    if (auto* n = map->Get("max_interval")) {
-      if (auto v = reader_.Duration(*n, map->PathOf("max_interval"))) policy.max_interval = *v;
-    }
-    if (auto* n = map->Get("jitter")) {
-      if (auto v = reader_.Enum(*n, map->PathOf("jitter"), {"full", "none"})) {
-        policy.jitter = *v == "full" ? RetryPolicy::Jitter::kFull : RetryPolicy::Jitter::kNone;
-      }
-    }
-    if (policy.initial_interval.count() <= 0)
-      reader_.Error(node, map->PathOf("initial_interval"), "must be more than 0ms");
-    if (policy.max_interval < policy.initial_interval) {
-      reader_.Error(node, map->PathOf("max_interval"), "must not be shorter than initial_interval");
-    }
-    return policy;
+    auto json = reader_.Json(node, path);
+    if (!json) return std::nullopt;
+    core::JsonReader errors;
+    auto read = core::ReadRetryPolicy(errors, *json, path, policy);
+    for (const auto& e : errors.errors()) reader_.Error(node, e.path, e.message);
+    return read;
   }
 
   std::optional<milliseconds> PositiveDuration(const YAML::Node& node, const std::string& path) {
@@ -413,288 +391,24 @@ class Loader {
     return d;
   }
 
-  // What saga templates may read: trigger, saga, services, and steps.<name> for the
-  // step names in `visible`, each only as .response or .status.
-  void CheckSagaScope(const YAML::Node& node, const std::string& path,
-                      const std::vector<core::JsonPath>& paths,
-                      const std::set<std::string>& visible, const std::string& scope) {
-    static const std::set<std::string> kRoots = {"trigger", "saga", "steps", "services"};
-    for (const core::JsonPath& p : paths) {
-      if (p.empty() || p[0].is_index) continue;
-      const std::string& root = p[0].key;
-      if (root == "env") {
-        reader_.Error(
-            node, path,
-            "templates never see env; use ${env:NAME}, which is replaced when the config loads");
-        continue;
-      }
-      if (!kRoots.count(root)) {
-        reader_.Error(node, path,
-                      "template reads \"" + core::FormatJsonPath(p) +
-                          "\", but a saga only sees trigger, saga, steps and services");
-        continue;
-      }
-      if (root == "saga" && p.size() > 1 && !p[1].is_index && p[1].key != "name" &&
-          p[1].key != "id" && p[1].key != "error") {
-        reader_.Error(node, path, "saga has name, id and error, not \"" + p[1].key + "\"");
-      }
-      if (root != "steps" || p.size() < 2) continue;
-      const std::string& step = p[1].key;
-      if (!visible.count(step)) {
-        reader_.Error(node, path,
-                      "template reads steps." + step + ", which " + scope + " cannot see" +
-                          (known_steps_.count(step) ? " (only earlier steps are visible)"
-                                                    : " (no such step)"));
-      } else if (p.size() > 2 &&
-                 (p[2].is_index || (p[2].key != "response" && p[2].key != "status"))) {
-        reader_.Error(node, path,
-                      "steps." + step + " has response and status, not \"" +
-                          core::FormatJsonPath({p[2]}) + "\"");
-      }
-    }
-  }
-
-  std::optional<HttpCallConfig> LoadCall(const YAML::Node& node, const std::string& path,
-                                         const std::set<std::string>& visible,
-                                         const std::string& scope) {
-    auto map = reader_.ReadMap(node, path, {"call", "method", "path", "body", "headers"});
-    if (!map) return std::nullopt;
-    Required(*map, "call");
-    Required(*map, "path");
-    HttpCallConfig call;
-    if (auto* n = map->Get("call")) {
-      if (auto service = reader_.Name(*n, map->PathOf("call"))) {
-        if (!config_.services.count(*service)) {
-          reader_.Error(*n, map->PathOf("call"),
-                        "no service named " + *service + " under services:");
-        }
-        call.service = *service;
-      }
-    }
-    if (auto* n = map->Get("method")) {
-      if (auto m =
-              reader_.Enum(*n, map->PathOf("method"), {"GET", "POST", "PUT", "PATCH", "DELETE"}))
-        call.method = *m;
-    }
-    if (auto* n = map->Get("path")) {
-      if (auto t = reader_.Template(*n, map->PathOf("path"))) {
-        if (t->source().empty() || t->source()[0] != '/') {
-          reader_.Error(*n, map->PathOf("path"), "a path starts with '/'");
-        }
-        CheckSagaScope(*n, map->PathOf("path"), t->ReferencedPaths(), visible, scope);
-        call.path = std::move(*t);
-      }
-    }
-    if (auto* n = map->Get("body")) {
-      if (auto t = reader_.JsonTemplate(*n, map->PathOf("body"))) {
-        CheckSagaScope(*n, map->PathOf("body"), t->ReferencedPaths(), visible, scope);
-        call.body = std::move(*t);
-      }
-    }
-    if (auto* n = map->Get("headers")) {
-      if (auto headers = reader_.ReadOpenMap(*n, map->PathOf("headers"))) {
-        for (auto it = n->begin(); it != n->end(); ++it) {
-          std::string header = it->first.Scalar();
-          std::string here = YamlReader::Join(map->PathOf("headers"), header);
-          if (header.empty() || header.find_first_of(" :\r\n\t") != std::string::npos) {
-            reader_.Error(it->first, here, "not a valid header name");
-            continue;
-          }
-          if (auto t = reader_.Template(it->second, here)) {
-            CheckSagaScope(it->second, here, t->ReferencedPaths(), visible, scope);
-            call.headers.emplace(header, std::move(*t));
-          }
-        }
-      }
-    }
-    return call;
-  }
-
-  std::optional<EmitConfig> LoadEmit(const YAML::Node& node, const std::string& path,
-                                     const std::set<std::string>& all_steps) {
-    auto outer = reader_.ReadMap(node, path, {"emit"});
-    if (!outer) return std::nullopt;
-    const YAML::Node* emit_node = outer->Get("emit");
-    if (emit_node == nullptr) {
-      reader_.Error(node, outer->PathOf("emit"), "required");
-      return std::nullopt;
-    }
-    std::string here = outer->PathOf("emit");
-    auto map = reader_.ReadMap(*emit_node, here, {"stream", "type", "data", "metadata"});
-    if (!map) return std::nullopt;
-    Required(*map, "stream");
-    Required(*map, "type");
-    EmitConfig emit;
-    emit.data = core::JsonTemplate();
-    bool ok = map->Has("stream") && map->Has("type");
-    const std::string scope = "on_completed/on_compensated";
-    if (auto* n = map->Get("stream")) {
-      auto t = reader_.Template(*n, map->PathOf("stream"));
-      if (t) {
-        CheckSagaScope(*n, map->PathOf("stream"), t->ReferencedPaths(), all_steps, scope);
-        emit.stream = std::move(*t);
-      } else {
-        ok = false;
-      }
-    }
-    if (auto* n = map->Get("type")) {
-      auto t = reader_.Template(*n, map->PathOf("type"));
-      if (t) {
-        CheckSagaScope(*n, map->PathOf("type"), t->ReferencedPaths(), all_steps, scope);
-        emit.type = std::move(*t);
-      } else {
-        ok = false;
-      }
-    }
-    if (auto* n = map->Get("data")) {
-      if (auto t = reader_.JsonTemplate(*n, map->PathOf("data"))) {
-        CheckSagaScope(*n, map->PathOf("data"), t->ReferencedPaths(), all_steps, scope);
-        emit.data = std::move(*t);
-      }
-    } else {
-      emit.data = *core::JsonTemplate::Parse(core::Json::object());
-    }
-    if (auto* n = map->Get("metadata")) {
-      if (auto t = reader_.JsonTemplate(*n, map->PathOf("metadata"))) {
-        CheckSagaScope(*n, map->PathOf("metadata"), t->ReferencedPaths(), all_steps, scope);
-        emit.metadata = std::move(*t);
-      }
-    }
-    if (!ok) return std::nullopt;
-    return emit;
-  }
-
   void LoadSagas(const YAML::Node& node) {
     auto items = reader_.ReadList(node, "sagas");
     if (!items) return;
+    std::set<std::string> services;
+    for (const auto& [name, url] : config_.services) services.insert(name);
     std::set<std::string> names;
     for (size_t i = 0; i < items->size(); ++i) {
       std::string path = YamlReader::Index("sagas", i);
-      auto map = reader_.ReadMap((*items)[i], path,
-                                 {"name", "trigger", "id", "timeout", "retry", "compensation_retry",
-                                  "steps", "on_completed", "on_compensated"});
-      if (!map) continue;
-      Required(*map, "steps");
-      SagaConfig saga;
-      if (auto json = reader_.Json((*items)[i], path)) saga.definition = *json;
-      saga.name = UniqueName(*map, names, "saga");
-      if (auto* n = map->Get("trigger")) {
-        if (auto trigger = reader_.ReadMap(*n, map->PathOf("trigger"), {"type", "match"})) {
-          Required(*trigger, "type");
-          if (auto* t = trigger->Get("type"))
-            saga.trigger_type = reader_.NonEmptyString(*t, trigger->PathOf("type"));
-          if (auto* m = trigger->Get("match"))
-            saga.trigger_match = reader_.Filter(*m, trigger->PathOf("match"), false);
-        }
-        if (!map->Has("id"))
-          reader_.Error(map->node(), map->PathOf("id"), "required when the saga has a trigger");
+      auto json = reader_.Json((*items)[i], path);
+      if (!json) continue;
+      core::JsonReader compile_errors;
+      SagaConfig saga = sagas::CompileSaga(*json, path, compile_errors, &services);
+      for (const auto& e : compile_errors.errors()) reader_.Error((*items)[i], e.path, e.message);
+      if (!saga.name.empty() && !names.insert(saga.name).second) {
+        reader_.Error((*items)[i], YamlReader::Join(path, "name"),
+                      "duplicate saga name " + saga.name);
       }
-      if (auto* n = map->Get("id")) {
-        if (auto id = reader_.Template(*n, map->PathOf("id"))) {
-          CheckRoots(*n, map->PathOf("id"), id->ReferencedPaths(), EventRoots(),
-                     "a saga id (over its trigger event)");
-          saga.id = std::move(*id);
-        }
-      }
-      if (auto* n = map->Get("timeout")) {
-        if (auto d = PositiveDuration(*n, map->PathOf("timeout"))) saga.timeout = *d;
-      }
-      if (auto* n = map->Get("retry")) {
-        if (auto r = LoadRetry(*n, map->PathOf("retry"), saga.retry)) saga.retry = *r;
-      }
-      if (auto* n = map->Get("compensation_retry")) {
-        if (auto r = LoadRetry(*n, map->PathOf("compensation_retry"), saga.compensation_retry))
-          saga.compensation_retry = *r;
-      }
-      known_steps_.clear();
-      std::vector<YAML::Node> step_nodes;
-      if (auto* n = map->Get("steps")) {
-        if (auto list = reader_.ReadList(*n, map->PathOf("steps"))) {
-          step_nodes = *list;
-          if (list->empty())
-            reader_.Error(*n, map->PathOf("steps"), "a saga needs at least one step");
-          for (const YAML::Node& s : *list) {
-            if (s.IsMap() && s["name"] && s["name"].IsScalar())
-              known_steps_.insert(s["name"].Scalar());
-          }
-        }
-      }
-      std::set<std::string> earlier;
-      for (size_t k = 0; k < step_nodes.size(); ++k) {
-        std::string step_path = YamlReader::Index(map->PathOf("steps"), k);
-        auto step_map = reader_.ReadMap(step_nodes[k], step_path,
-                                        {"name", "action", "await", "compensation", "timeout"});
-        if (!step_map) continue;
-        Required(*step_map, "name");
-        SagaStepConfig step;
-        if (auto* n = step_map->Get("name")) {
-          if (auto name = reader_.Name(*n, step_map->PathOf("name"))) {
-            step.name = *name;
-            if (earlier.count(*name))
-              reader_.Error(*n, step_map->PathOf("name"), "duplicate step name " + *name);
-          }
-        }
-        bool has_action = step_map->Has("action"), has_await = step_map->Has("await");
-        if (has_action == has_await) {
-          reader_.Error(step_nodes[k], step_path, "a step has exactly one of action and await");
-        }
-        const std::string scope = "the action of step " + step.name;
-        if (auto* n = step_map->Get("action"))
-          step.action = LoadCall(*n, step_map->PathOf("action"), earlier, scope);
-        if (auto* n = step_map->Get("await")) {
-          if (auto await = reader_.ReadMap(*n, step_map->PathOf("await"), {"type", "match"})) {
-            Required(*await, "type");
-            AwaitConfig config;
-            if (auto* t = await->Get("type")) {
-              if (auto type = reader_.NonEmptyString(*t, await->PathOf("type")))
-                config.type = *type;
-            }
-            if (auto* m = await->Get("match")) {
-              if (auto f = reader_.Filter(*m, await->PathOf("match"), true)) {
-                // Await operands are templates over the saga context.
-                std::vector<core::JsonPath> paths;
-                CollectFilterTemplatePaths(f->source(), paths);
-                CheckSagaScope(*m, await->PathOf("match"), paths, earlier,
-                               "the await of step " + step.name);
-                config.match = std::move(*f);
-              }
-            }
-            step.await = std::move(config);
-          }
-        }
-        if (auto* n = step_map->Get("compensation")) {
-          if (has_await) {
-            reader_.Error(*n, step_map->PathOf("compensation"),
-                          "an await step has nothing to compensate");
-          } else {
-            std::set<std::string> with_own = earlier;
-            with_own.insert(step.name);
-            step.compensation = LoadCall(*n, step_map->PathOf("compensation"), with_own,
-                                         "the compensation of step " + step.name);
-          }
-        }
-        if (auto* n = step_map->Get("timeout"))
-          step.timeout = PositiveDuration(*n, step_map->PathOf("timeout"));
-        earlier.insert(step.name);
-        saga.steps.push_back(std::move(step));
-      }
-      if (auto* n = map->Get("on_completed"))
-        saga.on_completed = LoadEmit(*n, map->PathOf("on_completed"), earlier);
-      if (auto* n = map->Get("on_compensated"))
-        saga.on_compensated = LoadEmit(*n, map->PathOf("on_compensated"), earlier);
       config_.sagas.push_back(std::move(saga));
-    }
-  }
-
-  static void CollectFilterTemplatePaths(const core::Json& node, std::vector<core::JsonPath>& out) {
-    if (node.is_string()) {
-      const std::string& s = node.get_ref<const std::string&>();
-      if (!core::Template::ContainsExpression(s)) return;
-      if (auto t = core::Template::Parse(s); t.ok()) {
-        for (auto& p : t->ReferencedPaths()) out.push_back(std::move(p));
-      }
-    } else if (node.is_structured()) {
-      for (const auto& child : node) CollectFilterTemplatePaths(child, out);
     }
   }
 
@@ -832,7 +546,6 @@ class Loader {
   YamlReader reader_;
   std::string base_dir_;
   Config config_;
-  std::set<std::string> known_steps_;  // of the saga being loaded
 };
 
 std::string ParentDir(const std::string& path) {

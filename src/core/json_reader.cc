@@ -1,5 +1,7 @@
 #include "core/json_reader.h"
 
+#include "core/duration.h"
+
 namespace rivulet::core {
 
 std::string JsonReader::Join(const std::string& path, std::string_view key) {
@@ -110,6 +112,72 @@ std::optional<bool> JsonReader::Bool(const Json& value, const std::string& path)
     return std::nullopt;
   }
   return value.get<bool>();
+}
+
+std::optional<double> JsonReader::Number(const Json& value, const std::string& path, double min,
+                                         double max) {
+  if (!value.is_number()) {
+    AddError(path, std::string("expected a number, got ") + JsonForMessage(value));
+    return std::nullopt;
+  }
+  double v = value.get<double>();
+  if (v < min || v > max) {
+    AddError(path, "must be between " + DumpJson(min) + " and " + DumpJson(max) + ", got " +
+                       DumpJson(value));
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::optional<std::chrono::milliseconds> JsonReader::Duration(const Json& value,
+                                                              const std::string& path) {
+  if (!value.is_string()) {
+    AddError(path, std::string("expected a duration like 30s, got ") + JsonForMessage(value));
+    return std::nullopt;
+  }
+  auto d = ParseDuration(value.get_ref<const std::string&>());
+  if (!d.ok()) {
+    AddError(path, d.status().message());
+    return std::nullopt;
+  }
+  return *d;
+}
+
+std::optional<std::string> JsonReader::Enum(const Json& value, const std::string& path,
+                                            std::initializer_list<std::string_view> choices) {
+  std::string expected;
+  for (std::string_view c : choices) {
+    if (value.is_string() && value.get_ref<const std::string&>() == c) return std::string(c);
+    expected += expected.empty() ? "" : ", ";
+    expected += std::string(c);
+  }
+  AddError(path, "expected one of " + expected + ", got " + JsonForMessage(value));
+  return std::nullopt;
+}
+
+std::optional<std::string> JsonReader::Name(const Json& value, const std::string& path) {
+  bool ok = value.is_string();
+  if (ok) {
+    const std::string& text = value.get_ref<const std::string&>();
+    ok = !text.empty() && text.size() <= 64;
+    for (char c : text) {
+      ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '-');
+    }
+    if (ok) return text;
+  }
+  AddError(path,
+           "expected a name of 1-64 letters, digits, '_' or '-', got " + JsonForMessage(value));
+  return std::nullopt;
+}
+
+std::optional<std::string> JsonReader::NonEmptyString(const Json& value, const std::string& path) {
+  auto text = String(value, path);
+  if (text && text->empty()) {
+    AddError(path, "must not be empty");
+    return std::nullopt;
+  }
+  return text;
 }
 
 std::optional<Template> JsonReader::TemplateString(const Json& value, const std::string& path) {

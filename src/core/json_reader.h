@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
@@ -43,6 +44,14 @@ class JsonReader {
   std::optional<int64_t> Integer(const Json& value, const std::string& path, int64_t min,
                                  int64_t max);
   std::optional<bool> Bool(const Json& value, const std::string& path);
+  std::optional<double> Number(const Json& value, const std::string& path, double min, double max);
+  // "250ms", "30s", "5m" (core/duration.h).
+  std::optional<std::chrono::milliseconds> Duration(const Json& value, const std::string& path);
+  std::optional<std::string> Enum(const Json& value, const std::string& path,
+                                  std::initializer_list<std::string_view> choices);
+  // 1-64 letters, digits, '_' or '-'.
+  std::optional<std::string> Name(const Json& value, const std::string& path);
+  std::optional<std::string> NonEmptyString(const Json& value, const std::string& path);
   std::optional<Template> TemplateString(const Json& value, const std::string& path);
   std::optional<JsonTemplate> JsonTemplateValue(const Json& value, const std::string& path);
   std::optional<Filter> FilterValue(const Json& value, const std::string& path,
