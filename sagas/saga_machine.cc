@@ -647,6 +647,8 @@ std::optional<int64_t> SagaMachine::await_deadline() const {
 }
 const std::string& SagaMachine::error() const { return impl_->machine.data.error; }
 bool SagaMachine::aborted() const { return impl_->machine.data.aborted; }
+bool SagaMachine::in_flight() const { return impl_->machine.data.in_flight; }
+bool SagaMachine::await_started() const { return impl_->machine.data.await_started; }
 bool SagaMachine::finished() const { return impl_->machine.data.finished; }
 int64_t SagaMachine::events_applied() const { return impl_->applied; }
 

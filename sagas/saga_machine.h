@@ -90,6 +90,10 @@ class SagaMachine {
   std::optional<int64_t> await_deadline() const;
   const std::string& error() const;  // why it compensates, or why it failed
   bool aborted() const;
+  // An action or compensation attempt was started and has no result yet.
+  bool in_flight() const;
+  // The current await step has recorded AwaitStarted.
+  bool await_started() const;
   // Whether the terminal event (SagaCompleted, ...) of the current phase is recorded.
   bool finished() const;
   int64_t events_applied() const;

@@ -112,8 +112,7 @@ TEST_CASE("retryable failures wait for their retry time, then succeed", "[sagas]
   CHECK_FALSE(i.machine.due());
 }
 
-TEST_CASE("exhausted retries compensate, an unknown outcome included",
-          "[sagas][machine]") {
+TEST_CASE("exhausted retries compensate, an unknown outcome included", "[sagas][machine]") {
   Instance i;
   i.Succeed();
   i.Fail(true, /*unknown=*/true);  // reserve timed out: it may have happened

@@ -1,0 +1,223 @@
+#include "sagas/saga_instance.h"
+
+#include "core/status_macros.h"
+#include "core/time_format.h"
+
+namespace rivulet::sagas {
+
+using core::Json;
+
+Status SagaInstance::Record(const std::string& type, Json data) {
+  RETURN_IF_ERROR(machine->Apply(type, data));
+  if (type == "StepSucceeded") {
+    if (auto it = data.find("event"); it != data.end() && it->contains("position")) {
+      last_consumed = (*it)["position"].get<int64_t>();
+    }
+  }
+  if (type == "AwaitStarted") await_match = data.value("match", Json::object());
+  eventstore::EventData e;
+  e.type = type;
+  e.data = std::move(data);
+  e.metadata = Json{{"correlation_id", correlation_id}};
+  pending.push_back(std::move(e));
+  return Status::Ok();
+}
+
+Json SagaInstance::Context(const std::map<std::string, std::string>& services) const {
+  Json steps = Json::object();
+  for (size_t i = 0; i < definition->steps.size(); ++i) {
+    const StepState& s = machine->steps()[i];
+    if (!s.succeeded) continue;
+    steps[definition->steps[i].name] =
+        Json{{"response", s.response}, {"status", s.status ? Json(*s.status) : Json()}};
+  }
+  return Json{{"trigger", machine->trigger()},
+              {"saga", {{"name", name}, {"id", id}, {"error", machine->error()}}},
+              {"steps", std::move(steps)},
+              {"services", services}};
+}
+
+InstanceRow SagaInstance::Row(int64_t now) const {
+  InstanceRow row;
+  row.name = name;
+  row.id = id;
+  row.status = StatusName(machine->phase());
+  row.phase = PhaseName(machine->phase());
+  int step = machine->current_step();
+  if (step >= 0) row.step = definition->steps[static_cast<size_t>(step)].name;
+  row.version = version + static_cast<int64_t>(pending.size());
+  row.finished = machine->finished();
+  row.definition_hash = definition->hash;
+  row.started_at = started_at;
+  row.updated_at = now;
+  row.error = machine->error();
+  return row;
+}
+
+eventstore::AppendRequest SagaInstance::PendingAppend() const {
+  eventstore::AppendRequest request;
+  request.stream = stream();
+  request.expected = version < 0 ? eventstore::ExpectedVersion::NoStream()
+                                 : eventstore::ExpectedVersion::Exact(version);
+  request.events = pending;
+  request.allow_reserved_stream = true;
+  return request;
+}
+
+void SagaInstance::Stored(int64_t last_version) {
+  version = last_version;
+  pending.clear();
+  emits.clear();
+}
+
+namespace {
+
+Result<SagaInstance> Restore(const std::string& name, const std::string& id,
+                             const std::vector<eventstore::RecordedEvent>& events) {
+  if (events.empty() || events[0].type != "SagaStarted") {
+    return Status::FailedPrecondition("saga stream " + SagaTables::StreamOf(name, id) +
+                                      " does not begin with SagaStarted");
+  }
+  auto started = core::ParseJson(events[0].data);
+  if (!started.ok()) return started.status();
+  const Json& first = *started;
+  auto definition = CompileSaga(first.value("definition", Json()));
+  if (!definition.ok()) {
+    return definition.status().WithContext("frozen definition of " +
+                                           SagaTables::StreamOf(name, id));
+  }
+  SagaInstance inst;
+  inst.name = name;
+  inst.id = id;
+  inst.definition = std::make_shared<const SagaDefinition>(std::move(definition).value());
+  inst.machine = std::make_unique<SagaMachine>(inst.definition);
+  inst.started_at = events[0].recorded_at;
+  inst.from_position = first.value("from_position", int64_t{0});
+  inst.correlation_id = first.value("correlation_id", name + "/" + id);
+  for (const auto& e : events) {
+    auto data = core::ParseJson(e.data);
+    if (!data.ok()) return data.status();
+    Status applied = inst.machine->Apply(e.type, *data);
+    if (!applied.ok()) {
+      return applied.WithContext(SagaTables::StreamOf(name, id) + " v" + std::to_string(e.version));
+    }
+    if (e.type == "StepSucceeded") {
+      if (auto it = data->find("event"); it != data->end() && it->contains("position"))
+        inst.last_consumed = (*it)["position"].get<int64_t>();
+    }
+    if (e.type == "AwaitStarted") inst.await_match = data->value("match", Json::object());
+    inst.version = e.version;
+  }
+  return inst;
+}
+
+Result<std::vector<eventstore::RecordedEvent>> ReadAll(eventstore::EventStore& store,
+                                                       const std::string& stream) {
+  std::vector<eventstore::RecordedEvent> events;
+  eventstore::StreamReadOptions read;
+  read.stream = stream;
+  read.from = 0;
+  read.limit = 1000;
+  while (true) {
+    ASSIGN_OR_RETURN(eventstore::StreamSlice slice, store.ReadStream(read));
+    for (auto& e : slice.events) events.push_back(std::move(e));
+    if (!slice.next) break;
+    read.from = *slice.next;
+  }
+  return events;
+}
+
+}  // namespace
+
+Result<SagaInstance> LoadInstance(eventstore::EventStore& store, const std::string& name,
+                                  const std::string& id) {
+  auto events = ReadAll(store, SagaTables::StreamOf(name, id));
+  if (!events.ok()) {
+    if (events.status().code() == StatusCode::kNotFound) {
+      return Status::NotFound("no instance " + id + " of saga " + name);
+    }
+    return events.status();
+  }
+  return Restore(name, id, *events);
+}
+
+Result<SagaInstance> NewInstance(const SagaDefinition& definition, const std::string& id,
+                                 const Json& trigger, int64_t from_position, int64_t now) {
+  SagaInstance inst;
+  inst.name = definition.name;
+  inst.id = id;
+  inst.definition = std::make_shared<const SagaDefinition>(definition);
+  inst.machine = std::make_unique<SagaMachine>(inst.definition);
+  inst.started_at = now;
+  inst.from_position = from_position;
+  inst.correlation_id = definition.name + "/" + id;
+  if (auto meta = trigger.find("metadata"); meta != trigger.end() && meta->is_object()) {
+    if (auto c = meta->find("correlation_id"); c != meta->end() && c->is_string())
+      inst.correlation_id = c->get<std::string>();
+  }
+  RETURN_IF_ERROR(inst.Record("SagaStarted", Json{{"trigger", trigger},
+                                                  {"definition", definition.definition},
+                                                  {"hash", definition.hash},
+                                                  {"deadline", now + definition.timeout.count()},
+                                                  {"from_position", from_position},
+                                                  {"correlation_id", inst.correlation_id}}));
+  return inst;
+}
+
+Result<Json> DescribeInstance(eventstore::EventStore& store, const std::string& name,
+                              const std::string& id) {
+  auto events = ReadAll(store, SagaTables::StreamOf(name, id));
+  if (!events.ok()) {
+    if (events.status().code() == StatusCode::kNotFound)
+      return Status::NotFound("no instance " + id + " of saga " + name);
+    return events.status();
+  }
+  ASSIGN_OR_RETURN(SagaInstance inst, Restore(name, id, *events));
+  Json steps = Json::array();
+  for (size_t i = 0; i < inst.definition->steps.size(); ++i) {
+    const StepState& s = inst.machine->steps()[i];
+    Json step{{"name", inst.definition->steps[i].name},
+              {"attempts", s.attempts},
+              {"succeeded", s.succeeded},
+              {"outcome_unknown", s.outcome_unknown},
+              {"compensated", s.compensated},
+              {"compensation_attempts", s.compensation_attempts}};
+    if (s.succeeded) {
+      step["status"] = s.status ? Json(*s.status) : Json();
+      step["response"] = s.response;
+    }
+    if (!s.last_error.empty()) step["last_error"] = s.last_error;
+    steps.push_back(std::move(step));
+  }
+  Json history = Json::array();
+  for (const auto& e : *events) {
+    if (e.type == "SagaStarted") {
+      history.push_back({{"version", e.version},
+                         {"type", e.type},
+                         {"at", core::FormatRfc3339Millis(e.recorded_at)}});
+      continue;
+    }
+    history.push_back({{"version", e.version},
+                       {"type", e.type},
+                       {"at", core::FormatRfc3339Millis(e.recorded_at)},
+                       {"data", Json::parse(e.data, nullptr, false)}});
+  }
+  const int step = inst.machine->current_step();
+  Json out{
+      {"name", name},
+      {"id", id},
+      {"status", StatusName(inst.machine->phase())},
+      {"phase", PhaseName(inst.machine->phase())},
+      {"step", step >= 0 ? Json(inst.definition->steps[static_cast<size_t>(step)].name) : Json()},
+      {"error", inst.machine->error().empty() ? Json() : Json(inst.machine->error())},
+      {"trigger", inst.machine->trigger()},
+      {"definition_hash", inst.definition->hash},
+      {"started_at", core::FormatRfc3339Millis(inst.started_at)},
+      {"deadline", core::FormatRfc3339Millis(inst.machine->deadline())},
+      {"steps", std::move(steps)},
+      {"history", std::move(history)}};
+  if (auto due = inst.machine->due()) out["retry_at"] = core::FormatRfc3339Millis(*due);
+  return out;
+}
+
+}  // namespace rivulet::sagas

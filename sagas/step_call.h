@@ -1,0 +1,44 @@
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/json.h"
+
+namespace rivulet::sagas {
+
+// One HTTP request of a step's action or compensation, as recorded in the stream.
+struct CallRequest {
+  std::string method;
+  std::string url;  // the service's base URL + the evaluated path
+  std::map<std::string, std::string> headers;
+  std::optional<std::string> body;  // JSON text
+
+  core::Json ToJson() const;
+  static CallRequest FromJson(const core::Json& json);
+};
+
+// What came back, classified as SPEC section 5 says: 2xx succeeds (its JSON body is
+// the response); 408, 429, 5xx, timeouts and connection errors are retried; other 4xx
+// fail permanently. `outcome_unknown` when the request may have been processed (it
+// was sent, or partly sent, and no answer came).
+struct CallOutcome {
+  bool succeeded = false;
+  std::optional<int> status;
+  core::Json response;  // null when the body is empty or not JSON
+  std::string error;
+  bool retryable = false;
+  bool outcome_unknown = false;
+};
+
+// Sends step requests over keep-alive connections, one set per calling thread.
+// Thread-safe: each thread uses its own connections.
+class StepCaller {
+ public:
+  CallOutcome Call(const CallRequest& request, std::chrono::milliseconds timeout);
+};
+
+}  // namespace rivulet::sagas
