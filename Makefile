@@ -1,7 +1,8 @@
 # The README's commands. Each target installs what is missing first, so a fresh
 # Debian 12 machine needs nothing but `make`.
 #
-#   make run     build Release, serve examples/quickstart/rivulet.yaml on 127.0.0.1:8080
+#   make run     build Release, start the example services on 127.0.0.1:9100 and serve
+#                examples/order-fulfillment/rivulet.yaml on 127.0.0.1:8080
 #   make test    build with ASan+UBSan, run every test through CTest
 #   make bench   build Release, run bench/, print JSON
 #
@@ -23,7 +24,8 @@ ifneq ($(CCACHE),)
 CMAKE_COMMON += -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
 endif
 
-CONFIG ?= examples/quickstart/rivulet.yaml
+CONFIG ?= examples/order-fulfillment/rivulet.yaml
+SERVICES_LISTEN ?= 127.0.0.1:9100
 CTEST_ARGS ?=
 
 .PHONY: deps release asan run test bench check-config clean format
@@ -51,7 +53,9 @@ asan: deps
 	@ln -sfn asan/rivulet build/rivulet
 
 run: release
-	./build/rivulet serve -c $(CONFIG)
+	@build/release/rivulet-example-services --listen $(SERVICES_LISTEN) & services=$$!; \
+	  trap 'kill $$services 2>/dev/null' EXIT INT TERM; \
+	  ./build/rivulet serve -c $(CONFIG)
 
 test: asan
 	cd build/asan && ctest --output-on-failure --timeout 600 -j $(JOBS) $(CTEST_ARGS)

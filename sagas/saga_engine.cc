@@ -121,14 +121,23 @@ Status SagaEngine::Start() {
   Commit(now, followups);
 
   if (options_.metrics != nullptr) {
-    collector_ = options_.metrics->AddCollector([this] {
+    // Gauges are registered here: a collector runs under the registry's lock.
+    static const char* kStatuses[] = {"running",     "compensating", "completed",
+                                      "compensated", "failed",       "aborted"};
+    std::map<std::pair<std::string, std::string>, core::Gauge*> gauges;
+    for (const auto& saga : sagas_) {
+      for (const char* status : kStatuses) {
+        gauges[{saga.name, status}] = &options_.metrics->GetGauge(
+            "rivulet_saga_instances", "Saga instances by saga and status",
+            {{"saga", saga.name}, {"status", status}});
+      }
+    }
+    collector_ = options_.metrics->AddCollector([this, gauges] {
       auto counts = SagaTables::Counts(store_);
       if (!counts.ok()) return;
+      for (const auto& [key, gauge] : gauges) gauge->Set(0);
       for (const auto& [name, status, n] : *counts) {
-        options_.metrics
-            ->GetGauge("rivulet_saga_instances", "Saga instances by saga and status",
-                       {{"saga", name}, {"status", status}})
-            .Set(n);
+        if (auto it = gauges.find({name, status}); it != gauges.end()) it->second->Set(n);
       }
     });
   }

@@ -3,11 +3,13 @@
 // receiver), with state, idempotency keys and fault injection.
 //
 //   rivulet-example-services [--listen 127.0.0.1:9100] [--error-rate 0.1]
-//       [--latency-ms 20] [--fail-orders o-1,o-2] [--hang-orders o-3] [--seed N]
+//       [--latency-ms 20] [--fail-orders o-1,o-2] [--fail-paths /shipments]
+//       [--hang-orders o-3] [--seed N]
 //
 // A repeated Idempotency-Key returns the first answer and does nothing again. Faults:
 // --error-rate answers 503 (before doing anything) to that share of requests;
-// --latency-ms delays every answer; --fail-orders answers 422 for those order ids;
+// --latency-ms delays every answer; --fail-orders answers 422 for those order ids (at
+// the path prefixes of --fail-paths, default everywhere but refunds);
 // --hang-orders does the work, then holds the answer for 60 s (the caller times out
 // without knowing). Per request: headers X-Fail: <status>, X-Fail-Times: N (503 for the
 // first N requests of the idempotency key), X-Latency-Ms, X-Hang: 1 (empty or 0: none).
@@ -37,6 +39,7 @@ struct Faults {
   int latency_ms = 0;
   std::set<std::string> fail_orders;
   std::set<std::string> hang_orders;
+  std::set<std::string> fail_paths;  // where fail_orders applies (path prefixes); empty: all
 };
 
 struct Answer {
@@ -122,14 +125,26 @@ class Services {
         return;
       }
       std::lock_guard<std::mutex> lock(mu_);
-      if (body.contains("error_rate")) faults_.error_rate = body["error_rate"].get<double>();
-      if (body.contains("latency_ms")) faults_.latency_ms = body["latency_ms"].get<int>();
-      if (body.contains("fail_orders"))
-        faults_.fail_orders = body["fail_orders"].get<std::set<std::string>>();
-      if (body.contains("hang_orders"))
-        faults_.hang_orders = body["hang_orders"].get<std::set<std::string>>();
+      try {
+        ApplyControl(body);
+      } catch (const std::exception& e) {
+        res.status = 400;
+        res.set_content(Json{{"error", e.what()}}.dump(), "application/json");
+        return;
+      }
       res.set_content(R"({"status":"ok"})", "application/json");
     });
+  }
+
+  void ApplyControl(const Json& body) {
+    if (body.contains("error_rate")) faults_.error_rate = body["error_rate"].get<double>();
+    if (body.contains("latency_ms")) faults_.latency_ms = body["latency_ms"].get<int>();
+    if (body.contains("fail_orders"))
+      faults_.fail_orders = body["fail_orders"].get<std::set<std::string>>();
+    if (body.contains("hang_orders"))
+      faults_.hang_orders = body["hang_orders"].get<std::set<std::string>>();
+    if (body.contains("fail_paths"))
+      faults_.fail_paths = body["fail_paths"].get<std::set<std::string>>();
   }
 
  private:
@@ -161,7 +176,7 @@ class Services {
                  times > 0 && requests_[key] <= times) {
         answer = {503, R"({"error":"injected, for the first requests of this key"})"};
       } else if (faults_.fail_orders.count(order) && req.method == "POST" &&
-                 req.path.find("refund") == std::string::npos) {
+                 req.path.find("refund") == std::string::npos && FailsAt(req.path)) {
         answer = {422, Json{{"error", "order " + order + " is refused"}}.dump()};
       } else if (coin(rng_) < faults_.error_rate) {
         answer = {503, R"({"error":"injected unavailability"})"};
@@ -177,6 +192,14 @@ class Services {
     if (latency > 0) std::this_thread::sleep_for(std::chrono::milliseconds(latency));
     res.status = answer.status;
     res.set_content(answer.body, "application/json");
+  }
+
+  bool FailsAt(const std::string& path) const {
+    if (faults_.fail_paths.empty()) return true;
+    for (const auto& prefix : faults_.fail_paths) {
+      if (path.rfind(prefix, 0) == 0) return true;
+    }
+    return false;
   }
 
   std::mutex mu_;

@@ -74,4 +74,14 @@ struct ProjectionsOptions {
 };
 int RunProjections(const GlobalOptions& global, const ProjectionsOptions& options);
 
+struct SagasOptions {
+  std::string action;  // list | show | start | retry | abort
+  std::string name;
+  std::string id;
+  std::string status;  // list
+  std::string input;   // start: the trigger, a JSON object
+  std::string reason;  // abort
+};
+int RunSagas(const GlobalOptions& global, const SagasOptions& options);
+
 }  // namespace rivulet::cli

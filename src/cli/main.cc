@@ -89,6 +89,28 @@ int main(int argc, char** argv) {
   proj_query->add_option("--limit", proj.limit, "1 to 1000")->capture_default_str();
   proj_query->add_option("--cursor", proj.cursor, "From the previous page's next_cursor");
 
+  SagasOptions saga;
+  auto* sagas_cmd = app.add_subcommand("sagas", "Inspect and drive saga instances");
+  sagas_cmd->require_subcommand(1);
+  auto* sagas_list = sagas_cmd->add_subcommand("list", "Instances, one JSON line each");
+  sagas_list->add_option("--status", saga.status,
+                         "running, compensating, completed, compensated, failed or aborted");
+  sagas_list->add_option("--name", saga.name, "Only this saga's instances");
+  auto* sagas_show = sagas_cmd->add_subcommand("show", "One instance: state, steps, history");
+  sagas_show->add_option("NAME", saga.name)->required();
+  sagas_show->add_option("ID", saga.id)->required();
+  auto* sagas_start = sagas_cmd->add_subcommand("start", "Start an instance by hand");
+  sagas_start->add_option("NAME", saga.name)->required();
+  sagas_start->add_option("INPUT", saga.input, "The trigger, a JSON object")->required();
+  sagas_start->add_option("--id", saga.id, "Instance id; a UUID when omitted");
+  auto* sagas_retry = sagas_cmd->add_subcommand("retry", "Resume a failed instance");
+  sagas_retry->add_option("NAME", saga.name)->required();
+  sagas_retry->add_option("ID", saga.id)->required();
+  auto* sagas_abort = sagas_cmd->add_subcommand("abort", "Compensate a running instance");
+  sagas_abort->add_option("NAME", saga.name)->required();
+  sagas_abort->add_option("ID", saga.id)->required();
+  sagas_abort->add_option("--reason", saga.reason, "Recorded with the abort");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -110,6 +132,14 @@ int main(int argc, char** argv) {
   if (*proj_cmd) {
     proj.action = *proj_list ? "list" : *proj_get ? "get" : "query";
     return RunProjections(global, proj);
+  }
+  if (*sagas_cmd) {
+    saga.action = *sagas_list    ? "list"
+                  : *sagas_show  ? "show"
+                  : *sagas_start ? "start"
+                  : *sagas_retry ? "retry"
+                                 : "abort";
+    return RunSagas(global, saga);
   }
   if (*tail_cmd) {
     if (tail_limit_opt->count() > 0) tail.limit = tail_limit;

@@ -9,8 +9,10 @@
 #include "core/metrics.h"
 #include "projections/projection_engine.h"
 #include "runtime/store_factory.h"
+#include "sagas/saga_engine.h"
 #include "server/http_server.h"
 #include "server/projection_routes.h"
+#include "server/saga_routes.h"
 
 namespace rivulet::cli {
 
@@ -37,8 +39,19 @@ int RunServe(const GlobalOptions& global) {
   Status engine_started = engine.Start();
   if (!engine_started.ok()) return ReportFailure(engine_started);
 
+  sagas::SagaEngineOptions saga_options;
+  saga_options.services = config->services;
+  saga_options.workers = config->runtime.saga_workers;
+  saga_options.metrics = &metrics;
+  sagas::SagaEngine saga_engine(**store, config->sagas, saga_options);
+  if (!config->sagas.empty()) {
+    Status sagas_started = saga_engine.Start();
+    if (!sagas_started.ok()) return ReportFailure(sagas_started);
+  }
+
   server::HttpServer http(**store, metrics, *config);
   server::RegisterProjectionRoutes(http.router(), http.context(), engine);
+  server::RegisterSagaRoutes(http.router(), http.context(), saga_engine.definitions());
   auto port = http.Bind();
   if (!port.ok()) return ReportFailure(port.status());
 
@@ -65,7 +78,6 @@ int RunServe(const GlobalOptions& global) {
     }
   };
   not_yet(config->sources.size(), "source(s)");
-  not_yet(config->sagas.size(), "saga(s)");
   not_yet(config->outbox.destinations.size(), "outbox destination(s)");
 
   std::string listen = config->server.host + ":" + std::to_string(*port);
