@@ -14,6 +14,7 @@
 #include "bench/http_bench.h"
 #include "bench/limits_bench.h"
 #include "bench/projection_bench.h"
+#include "bench/saga_bench.h"
 #include "bench/store_bench.h"
 #include "tests/support/temp_dir.h"
 
@@ -86,6 +87,12 @@ int main(int argc, char** argv) {
   projection.update(MeasureProjectionQueries(quick ? 2'000 : 100'000, 8, seconds));
   report["projections"] = projection;
 
+  Progress("sagas: 3-step sagas against the example services");
+  core::Json saga = MeasureSagaThroughput(dir.path(), quick ? 300 : 5'000);
+  Progress("sagas: instances parked on await steps");
+  saga["parked"] = MeasureParkedSagas(quick ? 500 : 10'000);
+  report["sagas"] = saga;
+
   report["limits"] = limits;
   report["store"] = store;
   report["http"] = http;
@@ -123,6 +130,17 @@ int main(int argc, char** argv) {
                       150'000, true, ">= 150,000 events/s"),
                raw_upserts, "raw SQLite upserts of one document per event"));
   }
+  report["targets"].push_back(Beside(Target("3-step sagas completed", saga["completed_per_s"],
+                                            "sagas/s", 0, "", 1'000, true, ">= 1,000 sagas/s"),
+                                     saga["services_limit"]["sagas_per_s_if_only_http"],
+                                     "the services' own HTTP rate from 64 clients, over 3 calls"));
+  report["targets"].push_back(Target("saga engine overhead per step p99",
+                                     saga["step_overhead_ms"]["p99"], "ms", 0, "", 5.0, false,
+                                     "<= 5 ms"));
+  report["targets"].push_back(
+      Target("rivulet serve resident memory, " +
+                 std::to_string(saga["parked"]["instances"].get<int>()) + " parked sagas",
+             saga["parked"]["rss_parked_mib"], "MiB", 0, "", 100, false, "<= 100 MB"));
   report["targets"].push_back(
       Beside(Target("projection point lookup p99, HTTP, 8 clients",
                     projection["point_lookup"]["p99_ms"], "ms", 0, "", 2.0, false, "<= 2 ms"),

@@ -73,6 +73,10 @@ SagaEngine::SagaEngine(eventstore::EventStore& store, std::vector<SagaDefinition
     step_latency_ = &options_.metrics->GetHistogram("rivulet_saga_step_latency_seconds",
                                                     "Duration of saga step calls",
                                                     core::Histogram::LatencyBounds());
+    step_overhead_ =
+        &options_.metrics->GetHistogram("rivulet_saga_step_overhead_seconds",
+                                        "From a step's answer arriving to the next request leaving",
+                                        core::Histogram::LatencyBounds());
     retries_ = &options_.metrics->GetCounter("rivulet_saga_retries_total",
                                              "Saga step and compensation retries scheduled");
     compensations_ = &options_.metrics->GetCounter("rivulet_saga_compensations_total",
@@ -106,6 +110,13 @@ Status SagaEngine::Start() {
   }
   trigger_checkpoint_ = checkpoint;
   log_position_ = checkpoint;
+  // The log events the loop needs: triggers, awaited types, and what others append to
+  // saga streams (its own appends are never of these types, except SagaStarted).
+  std::set<std::string> types = {"SagaStarted", "AbortRequested", "RetryRequested"};
+  for (const auto& saga : sagas_) {
+    if (saga.trigger_type) types.insert(*saga.trigger_type);
+  }
+  log_types_.assign(types.begin(), types.end());
 
   // Every unfinished instance resumes from its stream.
   ASSIGN_OR_RETURN(std::vector<InstanceRow> unfinished, SagaTables::Unfinished(store_));
@@ -192,13 +203,19 @@ void SagaEngine::Work() {
       jobs_.pop_front();
     }
     auto started = std::chrono::steady_clock::now();
+    if (job.after_answer) {
+      const double overhead = std::chrono::duration<double>(started - *job.after_answer).count();
+      if (step_overhead_ != nullptr) step_overhead_->Observe(overhead);
+      if (options_.on_step_overhead) options_.on_step_overhead(overhead);
+    }
     CallOutcome outcome = caller_.Call(job.request, job.timeout);
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     if (step_latency_ != nullptr) step_latency_->Observe(seconds);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      results_.push_back(CallResult{std::move(job), std::move(outcome), seconds});
+      results_.push_back(CallResult{std::move(job), std::move(outcome), seconds,
+                                    std::chrono::steady_clock::now()});
     }
     wake_.notify_all();
   }
@@ -226,12 +243,18 @@ void SagaEngine::Tick() {
     std::lock_guard<std::mutex> lock(mu_);
     results.swap(results_);
   }
-  for (const CallResult& r : results) ApplyResult(r, now, followups);
+  for (const CallResult& r : results) {
+    applying_answer_ = r.received;
+    ApplyResult(r, now, followups);
+  }
+  applying_answer_.reset();
   while (!timers_.empty() && timers_.begin()->first <= now) {
     Timer timer = timers_.begin()->second;
     timers_.erase(timers_.begin());
     FireTimer(timer, now, followups);
   }
+  // Answers become the next requests before the log is read, which may take longer.
+  Commit(now, followups);
   ConsumeLog(now, followups);
   Commit(now, followups);
   if (timers_pending_ != nullptr) timers_pending_->Set(static_cast<int64_t>(timers_.size()));
@@ -301,6 +324,7 @@ Status SagaEngine::RecordCall(SagaInstance& inst, bool compensation, int64_t now
   job.attempt = attempt;
   job.request = std::move(request);
   job.timeout = step.timeout.value_or(options_.default_step_timeout);
+  job.after_answer = applying_answer_;
   followups.calls.push_back(std::move(job));
   calls_in_flight_[KeyOf(inst.name, inst.id)] = {compensation, index, attempt};
   static_cast<void>(now);
@@ -609,6 +633,12 @@ void SagaEngine::ConsumeLog(int64_t now, Followups& followups) {
   eventstore::LogReadOptions read;
   read.after.position = log_position_;
   read.limit = 1000;
+  // Plus what waiting instances await (a frozen definition may await other types).
+  read.filter.types = log_types_;
+  for (auto w = waiters_.begin(); w != waiters_.end(); w = waiters_.upper_bound(w->first)) {
+    if (!std::binary_search(log_types_.begin(), log_types_.end(), w->first))
+      read.filter.types.push_back(w->first);
+  }
   auto batch = store_.ReadLog(read);
   if (!batch.ok()) return;
   for (const auto& e : batch->events) {
@@ -616,6 +646,10 @@ void SagaEngine::ConsumeLog(int64_t now, Followups& followups) {
     if (auto saga = SagaOfStream(e.stream)) {
       const std::string key = KeyOf(saga->first, saga->second);
       auto it = instances_.find(key);
+      if (it == instances_.end()) {
+        auto done = finished_versions_.find(key);
+        if (done != finished_versions_.end() && e.version <= done->second) continue;
+      }
       // Written by someone else: the CLI, an HTTP request, another process.
       if (it == instances_.end() ? e.type != "SagaCompleted" && e.type != "SagaCompensated" &&
                                        e.type != "SagaAborted" && e.type != "SagaFailed"
@@ -706,6 +740,7 @@ void SagaEngine::RegisterWait(const std::string& key, Followups& followups) {
 }
 
 void SagaEngine::Reload(const std::string& key, int64_t now, Followups& followups) {
+  finished_versions_.erase(key);
   const size_t sep = key.find('\x1f');
   const std::string name = key.substr(0, sep), id = key.substr(sep + 1);
   auto loaded = LoadInstance(store_, name, id);
@@ -815,13 +850,17 @@ void SagaEngine::Commit(int64_t now, Followups& followups) {
     timers.swap(followups.timers);
     std::vector<std::string> waits;
     waits.swap(followups.waits);
+    size_t queued = 0;
     if (!calls.empty()) {
       std::lock_guard<std::mutex> lock(mu_);
       for (Job& job : calls) {
-        if (instances_.count(job.key)) jobs_.push_back(std::move(job));
+        if (!instances_.count(job.key)) continue;
+        jobs_.push_back(std::move(job));
+        ++queued;
       }
     }
-    jobs_ready_.notify_all();
+    // One wake per call: waking every idle worker for one job costs more than the call.
+    for (size_t i = 0; i < queued; ++i) jobs_ready_.notify_one();
     for (const Timer& t : timers) {
       if (instances_.count(t.key)) Arm(t);
     }
@@ -831,6 +870,14 @@ void SagaEngine::Commit(int64_t now, Followups& followups) {
       if (it->second.machine->finished() && it->second.pending.empty() &&
           !dirty_.count(it->first)) {
         calls_in_flight_.erase(it->first);
+        // Its own events may still be ahead in the log: remember them as seen.
+        if (finished_versions_.emplace(it->first, it->second.version).second) {
+          finished_order_.push_back(it->first);
+          if (finished_order_.size() > 100'000) {
+            finished_versions_.erase(finished_order_.front());
+            finished_order_.pop_front();
+          }
+        }
         it = instances_.erase(it);
       } else {
         ++it;

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -33,6 +34,9 @@ struct SagaEngineOptions {
   // How long the loop sleeps when nothing happens (timers of a manual clock are seen
   // at least this often).
   std::chrono::milliseconds idle_wait{50};
+  // Called with the engine's overhead for each call that follows an answer: seconds from
+  // the answer's arrival to the next request leaving (benchmarks).
+  std::function<void(double)> on_step_overhead;
 };
 
 // Runs the sagas of one process. One loop thread owns every instance in memory: it
@@ -74,11 +78,14 @@ class SagaEngine {
     int attempt = 0;
     CallRequest request;
     std::chrono::milliseconds timeout{0};
+    // When the answer this call follows arrived, for the overhead histogram.
+    std::optional<std::chrono::steady_clock::time_point> after_answer;
   };
   struct CallResult {
     Job job;
     CallOutcome outcome;
     double seconds = 0;
+    std::chrono::steady_clock::time_point received;
   };
   enum class TimerKind { kRetry, kCompensationRetry, kAwaitTimeout, kDeadline };
   struct Timer {
@@ -134,6 +141,10 @@ class SagaEngine {
   std::multimap<int64_t, Timer> timers_;
   std::multimap<std::string, Waiter> waiters_;  // by event type
   int64_t log_position_ = 0;
+  std::vector<std::string> log_types_;  // the event types ConsumeLog reads
+  // Instances that finished and left memory, with their last version (bounded).
+  std::unordered_map<std::string, int64_t> finished_versions_;
+  std::deque<std::string> finished_order_;
   int64_t trigger_checkpoint_ = 0;
   bool checkpoint_dirty_ = false;
 
@@ -150,6 +161,9 @@ class SagaEngine {
   uint64_t collector_ = 0;
 
   core::Histogram* step_latency_ = nullptr;
+  core::Histogram* step_overhead_ = nullptr;
+  // The arrival of the answer being applied (loop thread), stamped on the calls it leads to.
+  std::optional<std::chrono::steady_clock::time_point> applying_answer_;
   core::Counter* retries_ = nullptr;
   core::Counter* compensations_ = nullptr;
   core::Gauge* timers_pending_ = nullptr;

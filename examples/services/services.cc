@@ -269,6 +269,7 @@ int main(int argc, char** argv) {
   Services services(faults, seed);
   httplib::Server server;
   server.new_task_queue = [] { return new httplib::ThreadPool(64); };
+  server.set_tcp_nodelay(true);  // answers are small: never wait for Nagle
   services.Route(server);
   g_server = &server;
   std::signal(SIGTERM, [](int) { g_server->stop(); });
