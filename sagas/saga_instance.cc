@@ -1,11 +1,49 @@
 #include "sagas/saga_instance.h"
 
+#include <map>
+#include <mutex>
+
 #include "core/status_macros.h"
 #include "core/time_format.h"
 
 namespace rivulet::sagas {
 
 using core::Json;
+
+namespace {
+
+// Instances of one definition share one compiled copy (10,000 parked instances would
+// otherwise hold 10,000 copies of its templates and filters).
+class DefinitionCache {
+ public:
+  std::shared_ptr<const SagaDefinition> Get(const std::string& hash) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = by_hash_.find(hash);
+    return it == by_hash_.end() ? nullptr : it->second.lock();
+  }
+  std::shared_ptr<const SagaDefinition> Put(SagaDefinition definition) {
+    auto shared = std::make_shared<const SagaDefinition>(std::move(definition));
+    std::lock_guard<std::mutex> lock(mu_);
+    if (by_hash_.size() > 1000) {
+      for (auto it = by_hash_.begin(); it != by_hash_.end();) {
+        it = it->second.expired() ? by_hash_.erase(it) : std::next(it);
+      }
+    }
+    by_hash_[shared->hash] = shared;
+    return shared;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::weak_ptr<const SagaDefinition>> by_hash_;  // GUARDED_BY(mu_)
+};
+
+DefinitionCache& Definitions() {
+  static auto* cache = new DefinitionCache();
+  return *cache;
+}
+
+}  // namespace
 
 Status SagaInstance::Record(const std::string& type, Json data) {
   RETURN_IF_ERROR(machine->Apply(type, data));
@@ -81,15 +119,19 @@ Result<SagaInstance> Restore(const std::string& name, const std::string& id,
   auto started = core::ParseJson(events[0].data);
   if (!started.ok()) return started.status();
   const Json& first = *started;
-  auto definition = CompileSaga(first.value("definition", Json()));
-  if (!definition.ok()) {
-    return definition.status().WithContext("frozen definition of " +
-                                           SagaTables::StreamOf(name, id));
-  }
   SagaInstance inst;
   inst.name = name;
   inst.id = id;
-  inst.definition = std::make_shared<const SagaDefinition>(std::move(definition).value());
+  inst.definition = Definitions().Get(first.value("hash", std::string()));
+  if (inst.definition == nullptr ||
+      inst.definition->definition != first.value("definition", Json())) {
+    auto definition = CompileSaga(first.value("definition", Json()));
+    if (!definition.ok()) {
+      return definition.status().WithContext("frozen definition of " +
+                                             SagaTables::StreamOf(name, id));
+    }
+    inst.definition = Definitions().Put(std::move(definition).value());
+  }
   inst.machine = std::make_unique<SagaMachine>(inst.definition);
   inst.started_at = events[0].recorded_at;
   inst.from_position = first.value("from_position", int64_t{0});
@@ -146,7 +188,8 @@ Result<SagaInstance> NewInstance(const SagaDefinition& definition, const std::st
   SagaInstance inst;
   inst.name = definition.name;
   inst.id = id;
-  inst.definition = std::make_shared<const SagaDefinition>(definition);
+  inst.definition = Definitions().Get(definition.hash);
+  if (inst.definition == nullptr) inst.definition = Definitions().Put(definition);
   inst.machine = std::make_unique<SagaMachine>(inst.definition);
   inst.started_at = now;
   inst.from_position = from_position;
