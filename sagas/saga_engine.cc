@@ -70,9 +70,22 @@ SagaEngine::SagaEngine(eventstore::EventStore& store, std::vector<SagaDefinition
   if (options_.clock == nullptr) options_.clock = core::SystemClock::Default();
   if (options_.workers < 1) options_.workers = 1;
   if (options_.metrics != nullptr) {
+    // Per saga, step and kind (action or compensation), registered up front: the
+    // workers only observe. Steps of frozen definitions no longer declared share
+    // the unlabelled series.
+    const auto bounds = core::Histogram::LatencyBounds();
+    for (const auto& saga : sagas_) {
+      for (const auto& step : saga.steps) {
+        for (const char* kind : {"action", "compensation"}) {
+          if (std::string(kind) == "action" ? !step.action : !step.compensation) continue;
+          step_latency_by_[{saga.name, step.name, kind}] = &options_.metrics->GetHistogram(
+              "rivulet_saga_step_latency_seconds", "Duration of saga step calls", bounds,
+              {{"saga", saga.name}, {"step", step.name}, {"kind", kind}});
+        }
+      }
+    }
     step_latency_ = &options_.metrics->GetHistogram("rivulet_saga_step_latency_seconds",
-                                                    "Duration of saga step calls",
-                                                    core::Histogram::LatencyBounds());
+                                                    "Duration of saga step calls", bounds);
     step_overhead_ =
         &options_.metrics->GetHistogram("rivulet_saga_step_overhead_seconds",
                                         "From a step's answer arriving to the next request leaving",
@@ -211,7 +224,11 @@ void SagaEngine::Work() {
     CallOutcome outcome = caller_.Call(job.request, job.timeout);
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    if (step_latency_ != nullptr) step_latency_->Observe(seconds);
+    if (step_latency_ != nullptr) {
+      auto it = step_latency_by_.find({job.key.substr(0, job.key.find('\x1f')), job.step_name,
+                                       job.compensation ? "compensation" : "action"});
+      (it != step_latency_by_.end() ? it->second : step_latency_)->Observe(seconds);
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
       results_.push_back(CallResult{std::move(job), std::move(outcome), seconds,
@@ -325,6 +342,7 @@ Status SagaEngine::RecordCall(SagaInstance& inst, bool compensation, int64_t now
   job.request = std::move(request);
   job.timeout = step.timeout.value_or(options_.default_step_timeout);
   job.after_answer = applying_answer_;
+  job.step_name = step.name;
   followups.calls.push_back(std::move(job));
   calls_in_flight_[KeyOf(inst.name, inst.id)] = {compensation, index, attempt};
   static_cast<void>(now);

@@ -75,6 +75,7 @@ class SagaEngine {
     std::string key;
     bool compensation = false;
     int step = 0;
+    std::string step_name;
     int attempt = 0;
     CallRequest request;
     std::chrono::milliseconds timeout{0};
@@ -161,6 +162,8 @@ class SagaEngine {
   uint64_t collector_ = 0;
 
   core::Histogram* step_latency_ = nullptr;
+  std::map<std::tuple<std::string, std::string, std::string>, core::Histogram*>
+      step_latency_by_;  // (saga, step, kind); read-only once started
   core::Histogram* step_overhead_ = nullptr;
   // The arrival of the answer being applied (loop thread), stamped on the calls it leads to.
   std::optional<std::chrono::steady_clock::time_point> applying_answer_;

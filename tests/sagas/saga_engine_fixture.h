@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -59,7 +60,8 @@ class SagaRig {
   core::ManualClock& clock() { return clock_; }
   sagas::SagaEngine& engine() { return *engine_; }
 
-  void StartEngine(const std::vector<std::string>& definitions, int workers = 8) {
+  void StartEngine(const std::vector<std::string>& definitions, int workers = 8,
+                   const std::map<std::string, std::string>& extra_services = {}) {
     std::vector<sagas::SagaDefinition> defs;
     for (const auto& json : definitions) {
       auto def = sagas::CompileSaga(core::Json::parse(json));
@@ -70,6 +72,7 @@ class SagaRig {
     sagas::SagaEngineOptions options;
     for (const char* name : {"payments", "inventory", "shipping", "notifications"})
       options.services[name] = services_.url();
+    for (const auto& [name, url] : extra_services) options.services[name] = url;
     options.workers = workers;
     options.clock = &clock_;
     options.idle_wait = std::chrono::milliseconds(10);

@@ -297,3 +297,21 @@ TEST_CASE("an engine restarted during a call retries it with the same idempotenc
       CHECK(h["data"]["request"]["headers"]["Idempotency-Key"] == "order/k-1/reserve/action");
   }
 }
+
+TEST_CASE("a service that refuses connections is retried, and nothing unknown is compensated",
+          "[sagas][engine]") {
+  SagaRig rig;
+  // Port 1 on loopback: the connection is refused, so the request never left.
+  rig.StartEngine({R"({"name": "order", "retry": {"max_attempts": 2, "initial_interval": "1s"},
+    "steps": [
+    {"name": "payment", "action": {"call": "payments", "path": "/payments", "body": {"order_id": "${saga.id}"}},
+     "compensation": {"call": "payments", "path": "/payments/by-order/${saga.id}/refund"}},
+    {"name": "down", "action": {"call": "nowhere", "path": "/x"},
+     "compensation": {"call": "nowhere", "path": "/undo"}}]})"},
+                  8, {{"nowhere", "http://127.0.0.1:1"}});
+  rig.StartByHand("down-1", Json::object());
+  Json d = rig.WaitForStatus("down-1", {"compensated"});
+  CHECK(d["steps"][1]["attempts"] == 2);
+  CHECK(d["steps"][1]["outcome_unknown"] == false);
+  CHECK(SagaRig::Compensated(d) == Strings{"payment"});  // not the step that never ran
+}
