@@ -84,4 +84,12 @@ struct SagasOptions {
 };
 int RunSagas(const GlobalOptions& global, const SagasOptions& options);
 
+struct OutboxOptions {
+  std::string action;  // list | retry
+  std::string status;
+  std::string destination;
+  std::string id;
+};
+int RunOutbox(const GlobalOptions& global, const OutboxOptions& options);
+
 }  // namespace rivulet::cli

@@ -111,6 +111,15 @@ int main(int argc, char** argv) {
   sagas_abort->add_option("ID", saga.id)->required();
   sagas_abort->add_option("--reason", saga.reason, "Recorded with the abort");
 
+  OutboxOptions outbox;
+  auto* outbox_cmd = app.add_subcommand("outbox", "Inspect the outbox and re-drive dead messages");
+  outbox_cmd->require_subcommand(1);
+  auto* outbox_list = outbox_cmd->add_subcommand("list", "Messages, one JSON line each");
+  outbox_list->add_option("--status", outbox.status, "pending, delivered or dead");
+  outbox_list->add_option("--destination", outbox.destination, "Only this destination's");
+  auto* outbox_retry = outbox_cmd->add_subcommand("retry", "Send a dead message again");
+  outbox_retry->add_option("ID", outbox.id, "The message id")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -132,6 +141,11 @@ int main(int argc, char** argv) {
   if (*proj_cmd) {
     proj.action = *proj_list ? "list" : *proj_get ? "get" : "query";
     return RunProjections(global, proj);
+  }
+  if (*outbox_cmd) {
+    outbox.action = *outbox_list ? "list" : "retry";
+    static_cast<void>(outbox_retry);
+    return RunOutbox(global, outbox);
   }
   if (*sagas_cmd) {
     saga.action = *sagas_list    ? "list"

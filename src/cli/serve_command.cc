@@ -7,10 +7,12 @@
 
 #include "cli/commands.h"
 #include "core/metrics.h"
+#include "outbox/relay.h"
 #include "projections/projection_engine.h"
 #include "runtime/store_factory.h"
 #include "sagas/saga_engine.h"
 #include "server/http_server.h"
+#include "server/outbox_routes.h"
 #include "server/projection_routes.h"
 #include "server/saga_routes.h"
 
@@ -49,9 +51,16 @@ int RunServe(const GlobalOptions& global) {
     if (!sagas_started.ok()) return ReportFailure(sagas_started);
   }
 
+  outbox::Relay::Options relay_options;
+  relay_options.metrics = &metrics;
+  outbox::Relay relay(**store, config->outbox, relay_options);
+  Status relay_started = relay.Start();
+  if (!relay_started.ok()) return ReportFailure(relay_started);
+
   server::HttpServer http(**store, metrics, *config);
   server::RegisterProjectionRoutes(http.router(), http.context(), engine);
   server::RegisterSagaRoutes(http.router(), http.context(), saga_engine.definitions());
+  server::RegisterOutboxRoutes(http.router(), http.context());
   auto port = http.Bind();
   if (!port.ok()) return ReportFailure(port.status());
 
@@ -78,7 +87,6 @@ int RunServe(const GlobalOptions& global) {
     }
   };
   not_yet(config->sources.size(), "source(s)");
-  not_yet(config->outbox.destinations.size(), "outbox destination(s)");
 
   std::string listen = config->server.host + ":" + std::to_string(*port);
   PrintMessage("serving http://" + listen + " (sqlite store " + config->store.path + ")");

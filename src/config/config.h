@@ -11,6 +11,7 @@
 #include "core/json.h"
 #include "core/retry_policy.h"
 #include "core/template.h"
+#include "outbox/outbox_config.h"
 #include "projections/projection_definition.h"
 #include "sagas/saga_definition.h"
 
@@ -78,29 +79,10 @@ using RetryPolicy = core::RetryPolicy;
 // Compiled by the sagas module from the item's JSON form.
 using SagaConfig = sagas::SagaDefinition;
 
-struct DestinationConfig {
-  enum class Type { kNats, kHttp, kJsonl };
-  std::string name;
-  Type type = Type::kHttp;
-  std::string url;                        // nats, http
-  std::string stream;                     // nats JetStream stream
-  std::optional<core::Template> subject;  // nats
-  std::string secret;                     // http HMAC key
-  std::string path;                       // jsonl, resolved like store.path
-  milliseconds timeout{10'000};           // per delivery attempt
-};
-
-struct PublishRule {
-  core::Filter match;
-  std::vector<std::string> to;  // destination names
-};
-
-struct OutboxConfig {
-  std::vector<DestinationConfig> destinations;
-  std::vector<PublishRule> publish;
-  RetryPolicy retry{10, milliseconds(500), 2.0, milliseconds(60'000), RetryPolicy::Jitter::kFull};
-  milliseconds retention{7LL * 24 * 3600 * 1000};
-};
+// Compiled into the outbox module's types (the relay runs on them).
+using DestinationConfig = outbox::Destination;
+using PublishRule = outbox::PublishRule;
+using OutboxConfig = outbox::OutboxSettings;
 
 struct RuntimeConfig {
   int saga_workers = 64;

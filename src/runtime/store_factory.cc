@@ -3,7 +3,9 @@
 #include <filesystem>
 #include <system_error>
 
+#include "core/status_macros.h"
 #include "eventstore/sqlite/sqlite_event_store.h"
+#include "outbox/publisher.h"
 
 namespace rivulet::runtime {
 
@@ -27,7 +29,11 @@ Result<std::unique_ptr<eventstore::EventStore>> OpenStore(const config::Config& 
   options.path = config.store.path;
   options.metrics = metrics;
   options.clock = clock;
-  return eventstore::sqlite::OpenSqliteEventStore(options);
+  ASSIGN_OR_RETURN(std::unique_ptr<eventstore::EventStore> store,
+                   eventstore::sqlite::OpenSqliteEventStore(options));
+  // Every process that appends writes the outbox rows its publish rules ask for.
+  RETURN_IF_ERROR(outbox::InstallPublisher(*store, config.outbox));
+  return store;
 }
 
 }  // namespace rivulet::runtime

@@ -1,0 +1,104 @@
+#include <httplib.h>
+
+#include <atomic>
+#include <thread>
+
+#include "core/digest.h"
+#include "outbox/sink.h"
+
+namespace rivulet::outbox {
+
+namespace {
+
+class HttpSink final : public Sink {
+ public:
+  HttpSink(Destination destination, int connections)
+      : destination_(std::move(destination)), connections_(std::max(1, connections)) {
+    const std::string& url = destination_.url;
+    size_t scheme = url.find("://");
+    size_t path = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+    origin_ = path == std::string::npos ? url : url.substr(0, path);
+    path_ = path == std::string::npos ? "/" : url.substr(path);
+  }
+
+  Status Open() override { return Status::Ok(); }
+  bool ordered_batches() const override { return false; }
+
+  std::vector<Delivery> Deliver(const std::vector<Message>& batch) override {
+    std::vector<Delivery> out(batch.size());
+    std::atomic<size_t> next{0};
+    auto work = [&](size_t worker) {
+      httplib::Client& client = Client(worker);
+      for (size_t i = next.fetch_add(1); i < batch.size(); i = next.fetch_add(1)) {
+        out[i] = Send(client, batch[i]);
+      }
+    };
+    const size_t threads = std::min(batch.size(), static_cast<size_t>(connections_));
+    for (size_t t = 0; t < threads; ++t) Client(t);  // created here, before any thread runs
+    std::vector<std::thread> pool;
+    for (size_t t = 1; t < threads; ++t) pool.emplace_back(work, t);
+    work(0);
+    for (auto& t : pool) t.join();
+    return out;
+  }
+
+ private:
+  // Creates connections up to `worker` on first use; only Deliver's own thread may
+  // create them (workers only look theirs up).
+  httplib::Client& Client(size_t worker) {
+    while (clients_.size() <= worker) {
+      auto client = std::make_unique<httplib::Client>(origin_);
+      client->set_keep_alive(true);
+      client->set_tcp_nodelay(true);
+      const auto s = std::chrono::duration_cast<std::chrono::seconds>(destination_.timeout);
+      const auto us =
+          std::chrono::duration_cast<std::chrono::microseconds>(destination_.timeout - s);
+      client->set_connection_timeout(s.count(), us.count());
+      client->set_read_timeout(s.count(), us.count());
+      client->set_write_timeout(s.count(), us.count());
+      clients_.push_back(std::move(client));
+    }
+    return *clients_[worker];
+  }
+
+  Delivery Send(httplib::Client& client, const Message& m) {
+    httplib::Headers headers;
+    for (auto it = m.headers.begin(); it != m.headers.end(); ++it) {
+      if (it->is_string()) headers.emplace(it.key(), it->get<std::string>());
+    }
+    headers.emplace("Idempotency-Key", m.id);
+    if (!destination_.secret.empty()) {
+      headers.emplace("Rivulet-Signature",
+                      "sha256=" + core::HmacSha256Hex(destination_.secret, m.payload));
+    }
+    auto res = client.Post(path_, headers, m.payload, "application/json");
+    Delivery d;
+    if (!res) {
+      d.error = "POST " + destination_.url + ": " + httplib::to_string(res.error());
+      client.stop();
+      return d;
+    }
+    if (res->status >= 200 && res->status < 300) {
+      d.delivered = true;
+      return d;
+    }
+    d.retryable = res->status == 408 || res->status == 429 || res->status >= 500;
+    d.error = "POST " + destination_.url + " answered " + std::to_string(res->status) +
+              (res->body.empty() ? "" : ": " + res->body.substr(0, 200));
+    return d;
+  }
+
+  Destination destination_;
+  int connections_;
+  std::string origin_;
+  std::string path_;
+  std::vector<std::unique_ptr<httplib::Client>> clients_;  // one per worker index
+};
+
+}  // namespace
+
+std::unique_ptr<Sink> MakeHttpSink(const Destination& destination, int connections) {
+  return std::make_unique<HttpSink>(destination, connections);
+}
+
+}  // namespace rivulet::outbox

@@ -1,0 +1,53 @@
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/metrics.h"
+#include "eventstore/event_store.h"
+#include "outbox/outbox_config.h"
+#include "outbox/sink.h"
+
+namespace rivulet::outbox {
+
+// Delivers the outbox: one thread per destination. An http destination sends each key's
+// oldest pending message, many keys at once; a jsonl destination writes its pending
+// messages in order as one fsynced batch. Each batch's outcomes are marked in one unit
+// of work: delivered, retried after the policy's delay (on the injected clock), or dead
+// after max_attempts (later messages of that key then proceed). A crash between
+// delivery and marking delivers again, with the same message id. Delivered messages are
+// pruned after `retention`, 500 at a time. Destinations of type nats are not delivered
+// by this build: their messages stay pending and the relay says so once.
+class Relay {
+ public:
+  struct Options {
+    core::Clock* clock = nullptr;
+    core::MetricsRegistry* metrics = nullptr;
+    int http_connections = 16;
+  };
+  Relay(eventstore::EventStore& store, OutboxSettings settings, Options options);
+  ~Relay();
+
+  Status Start();
+  void Stop();
+
+ private:
+  void Run(const Destination& destination, Sink& sink);
+  void Prune();
+
+  eventstore::EventStore& store_;
+  OutboxSettings settings_;
+  Options options_;
+  std::vector<std::unique_ptr<Sink>> sinks_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> stopping_{false};
+  uint64_t collector_ = 0;
+  core::Histogram* latency_ = nullptr;
+  core::Counter* attempts_ = nullptr;
+};
+
+}  // namespace rivulet::outbox

@@ -1,0 +1,279 @@
+#include <httplib.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "core/clock.h"
+#include "core/digest.h"
+#include "core/status_macros.h"
+#include "outbox/outbox_store.h"
+#include "outbox/publisher.h"
+#include "outbox/relay.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/test_store.h"
+
+using namespace rivulet;
+using namespace rivulet::testing;
+using core::Json;
+using std::chrono::milliseconds;
+
+namespace {
+
+outbox::OutboxSettings Settings(const std::vector<outbox::Destination>& destinations,
+                                const std::string& match = R"({"type": "OrderShipped"})") {
+  outbox::OutboxSettings s;
+  s.destinations = destinations;
+  outbox::PublishRule rule;
+  rule.match = core::Filter::Parse(Json::parse(match)).value();
+  for (const auto& d : destinations) rule.to.push_back(d.name);
+  s.publish.push_back(std::move(rule));
+  s.retry = core::RetryPolicy{3, milliseconds(100), 2.0, milliseconds(1000),
+                              core::RetryPolicy::Jitter::kNone};
+  return s;
+}
+
+outbox::Destination Jsonl(const std::string& path) {
+  outbox::Destination d;
+  d.name = "audit";
+  d.type = outbox::Destination::Type::kJsonl;
+  d.path = path;
+  return d;
+}
+
+eventstore::AppendRequest Event(const std::string& stream, const std::string& type, int n) {
+  eventstore::AppendRequest a;
+  a.stream = stream;
+  a.events.push_back({"", type, Json{{"n", n}}, Json::object()});
+  return a;
+}
+
+std::vector<outbox::Message> All(eventstore::EventStore& store, const std::string& status = "") {
+  auto list = outbox::OutboxStore::List(store, status, "", 0, 100000);
+  REQUIRE(list.ok());
+  return *list;
+}
+
+std::vector<Json> Lines(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<Json> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    Json parsed = Json::parse(line, nullptr, false);
+    if (!parsed.is_discarded()) out.push_back(std::move(parsed));  // skips a torn line
+  }
+  return out;
+}
+
+template <class Predicate>
+void WaitUntil(Predicate done, core::ManualClock* clock = nullptr) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!done()) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    if (clock != nullptr) clock->Advance(milliseconds(100));
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+}
+
+// A webhook receiver: records each Idempotency-Key once (a deduplicating destination),
+// checks signatures, and answers what `answer` says.
+struct Receiver {
+  httplib::Server server;
+  std::thread thread;
+  int port = 0;
+  std::mutex mu;
+  std::vector<Json> received;           // first delivery of each id, in arrival order
+  std::set<std::string> delivered;      // ids answered 2xx
+  std::map<std::string, int> requests;  // id -> requests
+  int bad_signatures = 0;
+  std::function<int(const Json&)> answer = [](const Json&) { return 200; };
+  std::string secret;
+
+  explicit Receiver(std::string secret_) : secret(std::move(secret_)) {
+    // Keep-alive connections hold a thread each: more threads than the relay's connections.
+    server.new_task_queue = [] { return new httplib::ThreadPool(32); };
+    server.Post("/hooks", [this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard<std::mutex> lock(mu);
+      const std::string id = req.get_header_value("Idempotency-Key");
+      ++requests[id];
+      if (!secret.empty() && req.get_header_value("Rivulet-Signature") !=
+                                 "sha256=" + core::HmacSha256Hex(secret, req.body)) {
+        ++bad_signatures;
+      }
+      Json payload = Json::parse(req.body);
+      int status = answer(payload);
+      res.status = status;
+      if (status >= 200 && status < 300 && delivered.insert(id).second) received.push_back(payload);
+    });
+    port = server.bind_to_any_port("127.0.0.1");
+    thread = std::thread([this] { server.listen_after_bind(); });
+  }
+  ~Receiver() {
+    server.stop();
+    thread.join();
+  }
+  outbox::Destination Destination() const {
+    outbox::Destination d;
+    d.name = "hooks";
+    d.type = outbox::Destination::Type::kHttp;
+    d.url = "http://127.0.0.1:" + std::to_string(port) + "/hooks";
+    d.secret = secret;
+    d.timeout = milliseconds(2000);
+    return d;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("outbox rows commit with their append, or not at all", "[outbox]") {
+  TempDir dir;
+  auto store = OpenTestStore("sqlite", dir);
+  REQUIRE(outbox::InstallPublisher(*store, Settings({Jsonl(dir.File("out.jsonl"))})).ok());
+
+  REQUIRE(store->Append(Event("order-1", "OrderShipped", 1)).ok());
+  REQUIRE(store->Append(Event("order-1", "OrderPlaced", 2)).ok());  // matches no rule
+  // A unit that appends a matching event and then fails: neither event nor row remains.
+  Status failed = store->Write([&](eventstore::Transaction& tx) -> Status {
+    RETURN_IF_ERROR(tx.Append(Event("order-2", "OrderShipped", 3)).status());
+    return Status::Unavailable("injected failure after the append");
+  });
+  CHECK_FALSE(failed.ok());
+  auto rows = All(*store);
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].key == "order-1");
+  CHECK(rows[0].status == "pending");
+  CHECK(rows[0].headers["Rivulet-Event-Type"] == "OrderShipped");
+  CHECK(Json::parse(rows[0].payload)["data"]["n"] == 1);
+  CHECK(rows[0].id.size() == 36);
+}
+
+TEST_CASE("jsonl: every message once, in order per key, never twice after a crash", "[outbox]") {
+  TempDir dir;
+  const std::string path = dir.File("out.jsonl");
+  auto store = OpenTestStore("sqlite", dir);
+  auto settings = Settings({Jsonl(path)});
+  REQUIRE(outbox::InstallPublisher(*store, settings).ok());
+  for (int i = 0; i < 300; ++i)
+    REQUIRE(store->Append(Event("order-" + std::to_string(i % 7), "OrderShipped", i)).ok());
+
+  // As if a relay wrote the first 5 messages and died before marking them delivered
+  // (with a torn line after them).
+  auto pending = All(*store, "pending");
+  {
+    std::ofstream out(path);
+    for (int i = 0; i < 5; ++i) {
+      out << Json{{"id", pending[static_cast<size_t>(i)].id},
+                  {"payload", Json::parse(pending[static_cast<size_t>(i)].payload)}}
+                 .dump()
+          << "\n";
+    }
+    out << "{\"id\": \"torn";
+  }
+  outbox::Relay relay(*store, settings, {});
+  REQUIRE(relay.Start().ok());
+  WaitUntil([&] { return All(*store, "pending").empty(); });
+  relay.Stop();
+
+  std::map<std::string, int> seen;
+  std::map<std::string, int> last_n;
+  for (const Json& line : Lines(path)) {
+    if (!line.contains("payload")) continue;
+    ++seen[line["id"].get<std::string>()];
+    const Json& event = line["payload"];
+    const std::string key = event["stream"];
+    const int previous = last_n.count(key) ? last_n[key] : -1;
+    CHECK(event["data"]["n"].get<int>() > previous);
+    last_n[key] = event["data"]["n"];
+  }
+  CHECK(seen.size() == 300);
+  for (const auto& [id, count] : seen) CHECK(count == 1);
+  CHECK(All(*store, "delivered").size() == 300);
+}
+
+TEST_CASE("http: signed, in order per key while keys go in parallel, after an outage", "[outbox]") {
+  TempDir dir;
+  auto store = OpenTestStore("sqlite", dir);
+  Receiver receiver("s3cret");
+  std::atomic<bool> down{true};
+  receiver.answer = [&](const Json&) { return down.load() ? 503 : 200; };
+  // Starts at the store's (real) time, so fresh messages are due at once.
+  core::ManualClock clock(
+      std::chrono::time_point_cast<core::TimePoint::duration>(std::chrono::system_clock::now()));
+  auto settings = Settings({receiver.Destination()});
+  settings.retry.max_attempts = 1000;
+  REQUIRE(outbox::InstallPublisher(*store, settings).ok());
+  outbox::Relay::Options options;
+  options.clock = &clock;
+  outbox::Relay relay(*store, settings, options);
+  REQUIRE(relay.Start().ok());
+  for (int i = 0; i < 200; ++i)
+    REQUIRE(store->Append(Event("order-" + std::to_string(i % 10), "OrderShipped", i)).ok());
+  WaitUntil(
+      [&] {
+        std::lock_guard<std::mutex> lock(receiver.mu);
+        return receiver.requests.size() >= 10;  // every key's first message tried
+      },
+      &clock);
+  down.store(false);  // back
+  WaitUntil([&] { return All(*store, "pending").empty(); }, &clock);
+  relay.Stop();
+
+  std::lock_guard<std::mutex> lock(receiver.mu);
+  CHECK(receiver.received.size() == 200);
+  CHECK(receiver.bad_signatures == 0);
+  std::map<std::string, int> last;
+  for (const Json& event : receiver.received) {
+    const std::string key = event["stream"];
+    if (last.count(key)) CHECK(event["data"]["n"].get<int>() > last[key]);
+    last[key] = event["data"]["n"];
+  }
+  auto delivered = All(*store, "delivered");
+  CHECK(delivered.size() == 200);
+}
+
+TEST_CASE("http: a 4xx is dead at once, retries end dead, and retry delivers", "[outbox]") {
+  TempDir dir;
+  auto store = OpenTestStore("sqlite", dir);
+  Receiver receiver("");
+  std::atomic<int> status{400};
+  receiver.answer = [&](const Json&) { return status.load(); };
+  // Starts at the store's (real) time, so fresh messages are due at once.
+  core::ManualClock clock(
+      std::chrono::time_point_cast<core::TimePoint::duration>(std::chrono::system_clock::now()));
+  auto settings = Settings({receiver.Destination()});
+  REQUIRE(outbox::InstallPublisher(*store, settings).ok());
+  outbox::Relay::Options options;
+  options.clock = &clock;
+  outbox::Relay relay(*store, settings, options);
+  REQUIRE(relay.Start().ok());
+
+  REQUIRE(store->Append(Event("order-1", "OrderShipped", 1)).ok());
+  REQUIRE(store->Append(Event("order-1", "OrderShipped", 2)).ok());
+  // The first is refused for good; the second of the same key then proceeds (refused too).
+  WaitUntil([&] { return All(*store, "dead").size() == 2; }, &clock);
+  auto dead = All(*store, "dead");
+  CHECK(dead[0].attempts == 1);
+  CHECK(dead[0].last_error.find("answered 400") != std::string::npos);
+
+  status.store(503);  // retryable: 3 attempts, then dead
+  REQUIRE(store->Append(Event("order-2", "OrderShipped", 3)).ok());
+  WaitUntil([&] { return All(*store, "dead").size() == 3; }, &clock);
+  CHECK(All(*store, "dead")[2].attempts == 3);
+
+  status.store(200);
+  auto retried = outbox::OutboxStore::Retry(*store, dead[0].id, clock.NowMillis());
+  REQUIRE(retried.ok());
+  CHECK(retried->status == "pending");
+  CHECK(outbox::OutboxStore::Retry(*store, dead[0].id, clock.NowMillis()).status().reason() ==
+        "conflict");
+  CHECK(outbox::OutboxStore::Retry(*store, "nope", clock.NowMillis()).status().code() ==
+        StatusCode::kNotFound);
+  WaitUntil([&] { return All(*store, "delivered").size() == 1; }, &clock);
+  relay.Stop();
+  std::lock_guard<std::mutex> lock(receiver.mu);
+  REQUIRE(receiver.received.size() == 1);
+  CHECK(receiver.received[0]["data"]["n"] == 1);
+}
