@@ -24,6 +24,7 @@ Status Relay::Start() {
     std::unique_ptr<Sink> sink;
     if (d.type == Destination::Type::kJsonl) sink = MakeJsonlSink(d);
     if (d.type == Destination::Type::kHttp) sink = MakeHttpSink(d, options_.http_connections);
+    if (d.type == Destination::Type::kNats) sink = MakeNatsSink(d);
     if (sink) RETURN_IF_ERROR(sink->Open());
     sinks_.push_back(std::move(sink));
   }
@@ -52,14 +53,6 @@ Status Relay::Start() {
     });
   }
   for (size_t i = 0; i < settings_.destinations.size(); ++i) {
-    const Destination& d = settings_.destinations[i];
-    if (!sinks_[i]) {
-      std::fprintf(stderr,
-                   "rivulet: outbox destination %s (nats) is not delivered by this build; its "
-                   "messages stay pending\n",
-                   d.name.c_str());
-      continue;
-    }
     threads_.emplace_back([this, i] { Run(settings_.destinations[i], *sinks_[i]); });
   }
   threads_.emplace_back([this] { Prune(); });

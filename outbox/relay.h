@@ -14,14 +14,13 @@
 
 namespace rivulet::outbox {
 
-// Delivers the outbox: one thread per destination. An http destination sends each key's
-// oldest pending message, many keys at once; a jsonl destination writes its pending
+// Delivers the outbox: one thread per destination. An http or nats destination sends
+// each key's oldest pending message, many keys at once; a jsonl destination writes its pending
 // messages in order as one fsynced batch. Each batch's outcomes are marked in one unit
 // of work: delivered, retried after the policy's delay (on the injected clock), or dead
 // after max_attempts (later messages of that key then proceed). A crash between
 // delivery and marking delivers again, with the same message id. Delivered messages are
-// pruned after `retention`, 500 at a time. Destinations of type nats are not delivered
-// by this build: their messages stay pending and the relay says so once.
+// pruned after `retention`, 500 at a time.
 class Relay {
  public:
   struct Options {

@@ -42,4 +42,10 @@ std::unique_ptr<Sink> MakeJsonlSink(const Destination& destination);
 // other 4xx are dead at once.
 std::unique_ptr<Sink> MakeHttpSink(const Destination& destination, int connections = 16);
 
+// JetStream through libnats: subject from the destination's template over the event,
+// header Nats-Msg-Id = the message id (the stream's duplicate window drops a message
+// sent again), every acknowledgement awaited. Open creates the stream with a 10-minute
+// duplicate window if it does not exist, or checks that it covers the subjects.
+std::unique_ptr<Sink> MakeNatsSink(const Destination& destination);
+
 }  // namespace rivulet::outbox

@@ -1,4 +1,9 @@
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <nats/nats.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <fstream>
@@ -13,6 +18,7 @@
 #include "outbox/outbox_store.h"
 #include "outbox/publisher.h"
 #include "outbox/relay.h"
+#include "tests/support/subprocess.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_store.h"
 
@@ -276,4 +282,121 @@ TEST_CASE("http: a 4xx is dead at once, retries end dead, and retry delivers", "
   std::lock_guard<std::mutex> lock(receiver.mu);
   REQUIRE(receiver.received.size() == 1);
   CHECK(receiver.received[0]["data"]["n"] == 1);
+}
+
+namespace {
+
+// A loopback port nobody listens on right now (the kernel's pick for port 0).
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// A private `nats-server -js` on a free loopback port with its store in a temp dir.
+struct NatsServer {
+  TempDir dir;
+  int port = FreePort();
+  std::unique_ptr<Subprocess> process;
+  NatsServer() {
+    process = std::make_unique<Subprocess>(
+        std::vector<std::string>{"nats-server", "-js", "-a", "127.0.0.1", "-p",
+                                 std::to_string(port), "-sd", dir.File("js")},
+        dir.File("stderr"));
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (true) {  // wait until it accepts connections
+      natsConnection* nc = nullptr;
+      if (natsConnection_ConnectTo(&nc, url().c_str()) == NATS_OK) {
+        natsConnection_Destroy(nc);
+        break;
+      }
+      REQUIRE(std::chrono::steady_clock::now() < deadline);
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+  }
+  std::string url() const { return "nats://127.0.0.1:" + std::to_string(port); }
+
+  // Messages stored in `stream`.
+  int64_t Count(const std::string& stream) const {
+    natsConnection* nc = nullptr;
+    REQUIRE(natsConnection_ConnectTo(&nc, url().c_str()) == NATS_OK);
+    jsCtx* js = nullptr;
+    REQUIRE(natsConnection_JetStream(&js, nc, nullptr) == NATS_OK);
+    jsStreamInfo* info = nullptr;
+    REQUIRE(js_GetStreamInfo(&info, js, stream.c_str(), nullptr, nullptr) == NATS_OK);
+    int64_t n = static_cast<int64_t>(info->State.Msgs);
+    jsStreamInfo_Destroy(info);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    return n;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("nats: JetStream receives every message once, also after a forced re-delivery",
+          "[outbox][nats]") {
+  NatsServer nats;
+  TempDir dir;
+  auto store = OpenTestStore("sqlite", dir);
+  outbox::Destination d;
+  d.name = "bus";
+  d.type = outbox::Destination::Type::kNats;
+  d.url = nats.url();
+  d.stream = "RIVULET";
+  d.subject = core::Template::Parse("rivulet.${type}").value();
+  auto settings = Settings({d});
+  REQUIRE(outbox::InstallPublisher(*store, settings).ok());
+  for (int i = 0; i < 200; ++i)
+    REQUIRE(store->Append(Event("order-" + std::to_string(i % 10), "OrderShipped", i)).ok());
+  {
+    outbox::Relay relay(*store, settings, {});
+    REQUIRE(relay.Start().ok());  // creates the stream
+    WaitUntil([&] { return All(*store, "delivered").size() == 200; });
+  }
+  CHECK(nats.Count("RIVULET") == 200);
+
+  // As if the relay died before marking: everything pending again, sent again.
+  REQUIRE(store
+              ->Write([](eventstore::Transaction& tx) {
+                return tx.Execute("UPDATE outbox_messages SET status = 'pending'");
+              })
+              .ok());
+  {
+    outbox::Relay relay(*store, settings, {});
+    REQUIRE(relay.Start().ok());  // the stream exists and covers rivulet.>
+    WaitUntil([&] { return All(*store, "delivered").size() == 200; });
+  }
+  CHECK(nats.Count("RIVULET") == 200);  // JetStream dropped the duplicates by Nats-Msg-Id
+
+  // A stream that does not cover the subjects is a clear error.
+  d.stream = "OTHER";
+  d.subject = core::Template::Parse("other.${type}").value();
+  {
+    natsConnection* nc = nullptr;
+    REQUIRE(natsConnection_ConnectTo(&nc, nats.url().c_str()) == NATS_OK);
+    jsCtx* js = nullptr;
+    REQUIRE(natsConnection_JetStream(&js, nc, nullptr) == NATS_OK);
+    jsStreamConfig config;
+    jsStreamConfig_Init(&config);
+    config.Name = "OTHER";
+    const char* subjects[] = {"elsewhere.>"};
+    config.Subjects = subjects;
+    config.SubjectsLen = 1;
+    jsStreamInfo* info = nullptr;
+    REQUIRE(js_AddStream(&info, js, &config, nullptr, nullptr) == NATS_OK);
+    jsStreamInfo_Destroy(info);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+  }
+  outbox::Relay wrong(*store, Settings({d}), {});
+  Status started = wrong.Start();
+  CHECK(started.code() == StatusCode::kFailedPrecondition);
+  CHECK_THAT(started.message(), Catch::Contains("does not cover the subjects other.>"));
 }

@@ -1,0 +1,178 @@
+#include <nats/nats.h>
+
+#include <map>
+#include <mutex>
+
+#include "outbox/sink.h"
+
+namespace rivulet::outbox {
+
+namespace {
+
+std::string Text(natsStatus s, jsErrCode code = static_cast<jsErrCode>(0)) {
+  std::string text = natsStatus_GetText(s);
+  if (code != 0) text += " (JetStream error " + std::to_string(static_cast<int>(code)) + ")";
+  return text;
+}
+
+// The literal part of the subject template before its first ${...}: "rivulet.${type}"
+// -> "rivulet.", so the stream is created for "rivulet.>".
+std::string SubjectWildcard(const std::string& subject_template) {
+  std::string prefix = subject_template.substr(0, subject_template.find("${"));
+  if (prefix.empty()) return ">";
+  if (prefix == subject_template) return subject_template;  // a fixed subject
+  if (prefix.back() != '.') prefix = prefix.substr(0, prefix.rfind('.') + 1);
+  return prefix + ">";
+}
+
+// JetStream publish with Nats-Msg-Id set to the message id, so the stream's duplicate
+// window drops a message sent again after a crash; waits for every acknowledgement.
+class NatsSink final : public Sink {
+ public:
+  explicit NatsSink(Destination destination) : destination_(std::move(destination)) {}
+  ~NatsSink() override {
+    if (js_ != nullptr) jsCtx_Destroy(js_);
+    if (nc_ != nullptr) {
+      natsConnection_Close(nc_);
+      natsConnection_Destroy(nc_);
+    }
+  }
+
+  Status Open() override {
+    const std::string where = "outbox destination " + destination_.name + ": ";
+    natsStatus s = natsConnection_ConnectTo(&nc_, destination_.url.c_str());
+    if (s != NATS_OK)
+      return Status::Unavailable(where + "cannot connect to " + destination_.url + ": " + Text(s));
+    jsOptions options;
+    jsOptions_Init(&options);
+    options.PublishAsync.ErrHandler = &NatsSink::OnError;
+    options.PublishAsync.ErrHandlerClosure = this;
+    options.PublishAsync.MaxPending = 4096;
+    s = natsConnection_JetStream(&js_, nc_, &options);
+    if (s != NATS_OK) return Status::Unavailable(where + "JetStream: " + Text(s));
+
+    const std::string wildcard =
+        SubjectWildcard(destination_.subject ? destination_.subject->source() : "");
+    jsStreamInfo* info = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    s = js_GetStreamInfo(&info, js_, destination_.stream.c_str(), nullptr, &code);
+    if (s == NATS_NOT_FOUND) {
+      jsStreamConfig config;
+      jsStreamConfig_Init(&config);
+      config.Name = destination_.stream.c_str();
+      const char* subjects[] = {wildcard.c_str()};
+      config.Subjects = subjects;
+      config.SubjectsLen = 1;
+      config.Duplicates = 10LL * 60 * 1000 * 1000 * 1000;  // 10 minutes, in ns
+      s = js_AddStream(&info, js_, &config, nullptr, &code);
+      if (s != NATS_OK) {
+        return Status::Unavailable(where + "cannot create stream " + destination_.stream + ": " +
+                                   Text(s, code));
+      }
+      jsStreamInfo_Destroy(info);
+      return Status::Ok();
+    }
+    if (s != NATS_OK) {
+      return Status::Unavailable(where + "stream " + destination_.stream + ": " + Text(s, code));
+    }
+    bool covered = false;
+    for (int i = 0; i < info->Config->SubjectsLen; ++i) {
+      const std::string subject = info->Config->Subjects[i];
+      covered = covered || subject == ">" || subject == wildcard ||
+                (subject.size() > 1 && subject.back() == '>' &&
+                 wildcard.rfind(subject.substr(0, subject.size() - 1), 0) == 0);
+    }
+    jsStreamInfo_Destroy(info);
+    if (!covered) {
+      return Status::FailedPrecondition(where + "stream " + destination_.stream +
+                                        " does not cover the subjects " + wildcard);
+    }
+    return Status::Ok();
+  }
+
+  bool ordered_batches() const override { return false; }
+
+  std::vector<Delivery> Deliver(const std::vector<Message>& batch) override {
+    std::vector<Delivery> out(batch.size());
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      errors_.clear();
+    }
+    std::map<std::string, size_t> index;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const Message& m = batch[i];
+      index[m.id] = i;
+      core::Json event = core::Json::parse(m.payload, nullptr, false);
+      auto subject = destination_.subject->EvaluateString(event);
+      if (!subject.ok()) {
+        out[i].retryable = false;
+        out[i].error = "subject: " + subject.status().message();
+        continue;
+      }
+      natsMsg* msg = nullptr;
+      natsStatus s = natsMsg_Create(&msg, subject->c_str(), nullptr, m.payload.data(),
+                                    static_cast<int>(m.payload.size()));
+      if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Nats-Msg-Id", m.id.c_str());
+      for (auto h = m.headers.begin(); s == NATS_OK && h != m.headers.end(); ++h) {
+        if (h->is_string())
+          s = natsMsgHeader_Set(msg, h.key().c_str(), h->get<std::string>().c_str());
+      }
+      if (s == NATS_OK) s = js_PublishMsgAsync(js_, &msg, nullptr);  // takes the message
+      if (msg != nullptr) natsMsg_Destroy(msg);
+      if (s != NATS_OK) out[i].error = "publish: " + Text(s);
+    }
+    jsPubOptions wait;
+    jsPubOptions_Init(&wait);
+    wait.MaxWait = destination_.timeout.count();
+    natsStatus done = js_PublishAsyncComplete(js_, &wait);
+    std::map<std::string, std::string> unacked;
+    if (done != NATS_OK) {
+      natsMsgList pending{};
+      if (js_PublishAsyncGetPendingList(&pending, js_) == NATS_OK) {
+        for (int i = 0; i < pending.Count; ++i) {
+          const char* id = nullptr;
+          if (natsMsgHeader_Get(pending.Msgs[i], "Nats-Msg-Id", &id) == NATS_OK && id != nullptr)
+            unacked[id] = "no acknowledgement within the timeout";
+        }
+        natsMsgList_Destroy(&pending);
+      }
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (!out[i].error.empty()) continue;
+      const std::string& id = batch[i].id;
+      if (auto e = errors_.find(id); e != errors_.end()) {
+        out[i].error = e->second;
+      } else if (auto u = unacked.find(id); u != unacked.end()) {
+        out[i].error = u->second;
+      } else {
+        out[i].delivered = true;
+      }
+    }
+    return out;
+  }
+
+ private:
+  static void OnError(jsCtx*, jsPubAckErr* pae, void* closure) {
+    auto* self = static_cast<NatsSink*>(closure);
+    const char* id = nullptr;
+    if (natsMsgHeader_Get(pae->Msg, "Nats-Msg-Id", &id) != NATS_OK || id == nullptr) return;
+    std::string text = pae->ErrText != nullptr ? pae->ErrText : Text(pae->Err, pae->ErrCode);
+    std::lock_guard<std::mutex> lock(self->mu_);
+    self->errors_[id] = "JetStream: " + text;
+  }
+
+  Destination destination_;
+  natsConnection* nc_ = nullptr;
+  jsCtx* js_ = nullptr;
+  std::mutex mu_;
+  std::map<std::string, std::string> errors_;  // GUARDED_BY(mu_): message id -> error
+};
+
+}  // namespace
+
+std::unique_ptr<Sink> MakeNatsSink(const Destination& destination) {
+  return std::make_unique<NatsSink>(destination);
+}
+
+}  // namespace rivulet::outbox
