@@ -6,6 +6,8 @@
 #include "cli/progress.h"
 #include "core/status_macros.h"
 #include "core/time_format.h"
+#include "core/uuid.h"
+#include "outbox/outbox_store.h"
 #include "projections/projection_engine.h"
 
 namespace rivulet::cli {
@@ -57,7 +59,11 @@ Result<int64_t> ParseTime(const std::string& text, const char* option) {
   return *ms;
 }
 
-int ReplayEvents(const config::Config& config, const ReplayOptions& options, int64_t to_position) {
+// Writes the selected events as JSON lines to --to-file, counts them (--dry-run), or
+// re-publishes them through the outbox to `destination` (new message ids, headers
+// Rivulet-Replay: true and Rivulet-Original-Event-Id), one unit of work per batch.
+int ReplayEvents(const config::Config& config, const ReplayOptions& options, int64_t to_position,
+                 const std::string& destination) {
   eventstore::LogReadOptions read;
   read.limit = 1000;
   if (!options.match.empty()) {
@@ -91,7 +97,14 @@ int ReplayEvents(const config::Config& config, const ReplayOptions& options, int
   auto store = OpenStoreOrReport(config);
   if (!store) return kExitFailed;
   const int64_t end = read.up_to.value_or(store->HeadPosition());
-  Progress progress(options.dry_run ? "replay (dry run)" : "replay to " + options.to_file, end);
+  if (!destination.empty()) {
+    Status migrated = outbox::OutboxStore::Migrate(*store);
+    if (!migrated.ok()) return ReportFailure(migrated);
+  }
+  Progress progress(options.dry_run        ? "replay (dry run)"
+                    : !destination.empty() ? "replay to " + destination
+                                           : "replay to " + options.to_file,
+                    end);
   int64_t written = 0;
   std::optional<int64_t> first, last;
   std::string line;
@@ -99,6 +112,7 @@ int ReplayEvents(const config::Config& config, const ReplayOptions& options, int
   while (!done && !StopRequested()) {
     auto batch = store->ReadLog(read);
     if (!batch.ok()) return ReportFailure(batch.status());
+    std::vector<outbox::Message> messages;
     for (const auto& event : batch->events) {
       // recorded_at never decreases along the log, so --until ends the scan.
       if (until && event.recorded_at > *until) {
@@ -109,12 +123,35 @@ int ReplayEvents(const config::Config& config, const ReplayOptions& options, int
       if (!first) first = event.position;
       last = event.position;
       ++written;
-      if (!options.dry_run) {
+      if (!destination.empty()) {
+        outbox::Message m;
+        m.id = core::Uuid::NewV4().ToString();
+        m.destination = destination;
+        m.key = event.stream;
+        m.headers = core::Json{{"Rivulet-Event-Type", event.type},
+                               {"Rivulet-Event-Id", event.id.ToString()},
+                               {"Rivulet-Original-Event-Id", event.id.ToString()},
+                               {"Rivulet-Replay", "true"}};
+        line.clear();
+        eventstore::AppendEventJson(line, event);
+        m.payload = line;
+        messages.push_back(std::move(m));
+      } else if (!options.dry_run) {
         line.clear();
         eventstore::AppendEventJson(line, event);
         line.push_back('\n');
         file.write(line.data(), static_cast<std::streamsize>(line.size()));
       }
+    }
+    if (!messages.empty()) {
+      Status queued = store->Write([&](eventstore::Transaction& tx) -> Status {
+        for (outbox::Message& m : messages) {
+          m.created_at = tx.now_millis();
+          RETURN_IF_ERROR(outbox::OutboxStore::Insert(tx, m));
+        }
+        return Status::Ok();
+      });
+      if (!queued.ok()) return ReportFailure(queued);
     }
     progress.Update(batch->resume.position);
     if (batch->reached_head) done = true;
@@ -122,7 +159,7 @@ int ReplayEvents(const config::Config& config, const ReplayOptions& options, int
     if (read.up_to && read.after.position >= *read.up_to) done = true;
   }
   if (StopRequested()) return ReportFailure(Status::Cancelled("interrupted"));
-  if (!options.dry_run) {
+  if (destination.empty() && !options.dry_run) {
     file.flush();
     if (!file) return ReportFailure(Status::Unavailable("writing " + options.to_file + " failed"));
     file.close();
@@ -138,7 +175,11 @@ int ReplayEvents(const config::Config& config, const ReplayOptions& options, int
                      {"first_position", first ? core::Json(*first) : core::Json()},
                      {"last_position", last ? core::Json(*last) : core::Json()},
                      {"dry_run", options.dry_run}};
-  if (!options.dry_run) summary["file"] = options.to_file;
+  if (!destination.empty()) {
+    summary["destination"] = destination;
+  } else if (!options.dry_run) {
+    summary["file"] = options.to_file;
+  }
   PrintJsonLine(summary);
   return kExitOk;
 }
@@ -151,6 +192,7 @@ int RunReplay(const GlobalOptions& global, const ReplayOptions& options) {
   const bool projections = !options.projection.empty() || options.all_projections;
   const bool events = !options.to_file.empty() || options.dry_run;
   int64_t to_position = 0;
+  std::string destination;
   if (!options.to.empty()) {
     if (AllDigits(options.to) && options.to.size() <= 18) {
       to_position = std::stoll(options.to);
@@ -158,11 +200,19 @@ int RunReplay(const GlobalOptions& global, const ReplayOptions& options) {
       return ReportFailure(
           Status::InvalidArgument("--to: expected a position, got \"" + options.to + "\""));
     } else {
-      return ReportFailure(
-          Status::Unavailable("--to " + options.to +
-                              ": replaying to outbox destinations is not available in this build "
-                              "yet; use --to-file"));
+      bool declared = false;
+      for (const auto& d : config->outbox.destinations) declared = declared || d.name == options.to;
+      if (!declared) {
+        return ReportFailure(Status::InvalidArgument("--to: no outbox destination named " +
+                                                     options.to + " (and not a position)"));
+      }
+      destination = options.to;
     }
+  }
+  if (!destination.empty()) {
+    if (options.from > 0 && !options.since.empty())
+      return ReportFailure(Status::InvalidArgument("give either --from or --since, not both"));
+    return ReplayEvents(*config, options, 0, destination);
   }
   if (projections + events != 1 || (!options.projection.empty() && options.all_projections) ||
       (!options.to_file.empty() && options.dry_run)) {
@@ -182,7 +232,7 @@ int RunReplay(const GlobalOptions& global, const ReplayOptions& options) {
     }
     return ReplayProjections(*config, options, to_position);
   }
-  return ReplayEvents(*config, options, to_position);
+  return ReplayEvents(*config, options, to_position, "");
 }
 
 }  // namespace rivulet::cli

@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <set>
 
 #include "core/json.h"
 #include "eventstore/sqlite/sqlite_event_store.h"
@@ -342,8 +343,47 @@ TEST_CASE("CLI: replay to a file or a dry run, bounded by position, time and fil
     CHECK(env.Run(args).exit_code == 2);
   }
   auto destination = env.Run({"replay", "--to", "bus"});
-  CHECK(destination.exit_code == 1);
-  CHECK_THAT(destination.err, Catch::Contains("not available in this build yet"));
+  CHECK(destination.exit_code == 2);
+  CHECK_THAT(destination.err, Catch::Contains("no outbox destination named bus"));
+}
+
+TEST_CASE("CLI: replay --to a destination re-publishes through the outbox with new ids",
+          "[cli][replay][outbox]") {
+  CliEnv env;
+  SeedStore(env);
+  rivulet::testing::WriteFile(env.config, R"(store:
+  path: ./data/rivulet.db
+outbox:
+  destinations:
+    - { name: audit, type: jsonl, path: ./data/audit.jsonl }
+)");
+  auto replayed =
+      env.Run({"replay", "--to", "audit", "--match", R"({"type": "OrderPaid"})", "--from", "5"});
+  REQUIRE(replayed.exit_code == 0);
+  Json summary = Lines(replayed.out)[0];
+  CHECK(summary["destination"] == "audit");
+  const int64_t count = summary["events"];
+  CHECK(count > 0);
+  auto listed = env.Run({"outbox", "list", "--status", "pending"});
+  REQUIRE(listed.exit_code == 0);
+  auto messages = Lines(listed.out);
+  REQUIRE(static_cast<int64_t>(messages.size()) == count);
+  std::set<std::string> ids;
+  for (const Json& m : messages) {
+    CHECK(m["destination"] == "audit");
+    CHECK(m["headers"]["Rivulet-Replay"] == "true");
+    CHECK(m["headers"]["Rivulet-Original-Event-Id"] == m["payload"]["id"]);
+    CHECK(m["payload"]["type"] == "OrderPaid");
+    CHECK(m["payload"]["position"].get<int64_t>() >= 5);
+    CHECK(ids.insert(m["id"].get<std::string>()).second);
+    CHECK(m["id"] != m["payload"]["id"]);
+  }
+  // Again: new ids, the same events.
+  REQUIRE(env.Run({"replay", "--to", "audit", "--match", R"({"type": "OrderPaid"})", "--from", "5"})
+              .exit_code == 0);
+  CHECK(Lines(env.Run({"outbox", "list"}).out).size() == 2 * messages.size());
+  CHECK(env.Run({"outbox", "list", "--status", "lost"}).exit_code == 2);
+  CHECK(env.Run({"outbox", "retry", "nope"}).exit_code == 1);
 }
 
 TEST_CASE("CLI: projections list, get, query, and replay beside a running server",
