@@ -14,7 +14,11 @@
 // without knowing). Per request: headers X-Fail: <status>, X-Fail-Times: N (503 for the
 // first N requests of the idempotency key), X-Latency-Ms, X-Hang: 1 (empty or 0: none).
 // POST /control takes the same settings as JSON; GET /state shows every effect.
+// POST /hooks receives outbox webhooks: the Rivulet-Signature must be the HMAC-SHA256 of
+// the body with --webhook-secret (default example-secret); each message id is kept once.
 #include <httplib.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <atomic>
 #include <chrono>
@@ -31,6 +35,20 @@
 #include <thread>
 
 using Json = nlohmann::json;
+
+std::string HmacSha256Hex(const std::string& key, const std::string& data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest, &size);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < size; ++i) {
+    hex.push_back(kHex[digest[i] >> 4]);
+    hex.push_back(kHex[digest[i] & 0xf]);
+  }
+  return hex;
+}
 
 namespace {
 
@@ -49,7 +67,8 @@ struct Answer {
 
 class Services {
  public:
-  explicit Services(Faults faults, uint64_t seed) : faults_(std::move(faults)), rng_(seed) {}
+  Services(Faults faults, uint64_t seed, std::string webhook_secret)
+      : faults_(std::move(faults)), rng_(seed), webhook_secret_(std::move(webhook_secret)) {}
 
   void Route(httplib::Server& server) {
     server.Post("/payments", [this](const auto& req, auto& res) {
@@ -109,6 +128,25 @@ class Services {
         state_["notifications"].push_back(body);
         return {202, R"({"status":"queued"})"};
       });
+    });
+    // The webhook receiver of the outbox example: checks the signature, keeps each
+    // message once (by Idempotency-Key).
+    server.Post("/hooks", [this](const httplib::Request& req, httplib::Response& res) {
+      const std::string expected = "sha256=" + HmacSha256Hex(webhook_secret_, req.body);
+      std::lock_guard<std::mutex> lock(mu_);
+      if (req.get_header_value("Rivulet-Signature") != expected) {
+        state_["webhook_bad_signatures"] = state_["webhook_bad_signatures"].get<int>() + 1;
+        res.status = 401;
+        res.set_content(R"({"error":"bad signature"})", "application/json");
+        return;
+      }
+      const std::string key = req.get_header_value("Idempotency-Key");
+      if (++webhook_ids_[key] == 1) {
+        Json event = Json::parse(req.body, nullptr, false);
+        state_["webhooks"].push_back(
+            {{"id", key}, {"type", req.get_header_value("Rivulet-Event-Type")}, {"event", event}});
+      }
+      res.status = 204;
     });
     server.Get("/state", [this](const auto&, auto& res) {
       std::lock_guard<std::mutex> lock(mu_);
@@ -205,13 +243,14 @@ class Services {
   std::mutex mu_;
   Faults faults_;
   std::mt19937_64 rng_;
-  Json state_ = {{"payments", Json::object()},
-                 {"reservations", Json::object()},
-                 {"shipments", Json::object()},
-                 {"notifications", Json::array()}};
+  Json state_ = {{"payments", Json::object()},  {"reservations", Json::object()},
+                 {"shipments", Json::object()}, {"notifications", Json::array()},
+                 {"webhooks", Json::array()},   {"webhook_bad_signatures", 0}};
   std::map<std::string, Answer> answers_;
   std::map<std::string, int> applied_;   // idempotency key -> times the work ran
   std::map<std::string, int> requests_;  // idempotency key -> requests received
+  std::string webhook_secret_;
+  std::map<std::string, int> webhook_ids_;  // message id -> deliveries received
 };
 
 httplib::Server* g_server = nullptr;
@@ -232,6 +271,7 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:9100";
   Faults faults;
   uint64_t seed = std::random_device{}();
+  std::string webhook_secret = "example-secret";
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&]() -> std::string {
@@ -266,7 +306,7 @@ int main(int argc, char** argv) {
   const std::string host = listen.substr(0, colon);
   const int port = std::atoi(listen.substr(colon + 1).c_str());
 
-  Services services(faults, seed);
+  Services services(faults, seed, webhook_secret);
   httplib::Server server;
   server.new_task_queue = [] { return new httplib::ThreadPool(64); };
   server.set_tcp_nodelay(true);  // answers are small: never wait for Nagle
