@@ -20,6 +20,7 @@ class JsonlSink final : public Sink {
   }
 
   Status Open() override {
+    if (fd_ >= 0) ::close(fd_);
     fd_ = ::open(destination_.path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd_ < 0) {
       return Status::Unavailable("outbox destination " + destination_.name + ": cannot open " +

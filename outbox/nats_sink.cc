@@ -30,16 +30,21 @@ std::string SubjectWildcard(const std::string& subject_template) {
 class NatsSink final : public Sink {
  public:
   explicit NatsSink(Destination destination) : destination_(std::move(destination)) {}
-  ~NatsSink() override {
+  ~NatsSink() override { Close(); }
+
+  void Close() {
     if (js_ != nullptr) jsCtx_Destroy(js_);
+    js_ = nullptr;
     if (nc_ != nullptr) {
       natsConnection_Close(nc_);
       natsConnection_Destroy(nc_);
     }
+    nc_ = nullptr;
   }
 
   Status Open() override {
     const std::string where = "outbox destination " + destination_.name + ": ";
+    Close();  // a failed earlier attempt may have left a connection
     natsStatus s = natsConnection_ConnectTo(&nc_, destination_.url.c_str());
     if (s != NATS_OK)
       return Status::Unavailable(where + "cannot connect to " + destination_.url + ": " + Text(s));

@@ -25,7 +25,14 @@ Status Relay::Start() {
     if (d.type == Destination::Type::kJsonl) sink = MakeJsonlSink(d);
     if (d.type == Destination::Type::kHttp) sink = MakeHttpSink(d, options_.http_connections);
     if (d.type == Destination::Type::kNats) sink = MakeNatsSink(d);
-    if (sink) RETURN_IF_ERROR(sink->Open());
+    // A destination that is down at start is opened again by its thread; one that is
+    // misconfigured (a stream not covering the subjects) stops the start.
+    Status opened = sink->Open();
+    if (!opened.ok() && opened.code() != StatusCode::kUnavailable) return opened;
+    open_.push_back(opened.ok());
+    if (!opened.ok()) {
+      std::fprintf(stderr, "rivulet: %s; retrying every second\n", opened.message().c_str());
+    }
     sinks_.push_back(std::move(sink));
   }
   if (options_.metrics != nullptr) {
@@ -53,7 +60,7 @@ Status Relay::Start() {
     });
   }
   for (size_t i = 0; i < settings_.destinations.size(); ++i) {
-    threads_.emplace_back([this, i] { Run(settings_.destinations[i], *sinks_[i]); });
+    threads_.emplace_back([this, i] { Run(settings_.destinations[i], *sinks_[i], open_[i]); });
   }
   threads_.emplace_back([this] { Prune(); });
   return Status::Ok();
@@ -68,8 +75,16 @@ void Relay::Stop() {
   if (options_.metrics != nullptr && collector_ != 0) options_.metrics->RemoveCollector(collector_);
 }
 
-void Relay::Run(const Destination& destination, Sink& sink) {
+void Relay::Run(const Destination& destination, Sink& sink, bool open) {
   const core::RetryPolicy& policy = settings_.retry;
+  while (!open && !stopping_.load()) {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    Status opened = sink.Open();
+    open = opened.ok();
+    if (!open && opened.code() != StatusCode::kUnavailable) {
+      std::fprintf(stderr, "rivulet: %s\n", opened.message().c_str());
+    }
+  }
   while (!stopping_.load()) {
     const int64_t seen = store_.HeadPosition();
     const int64_t now = options_.clock->NowMillis();

@@ -20,7 +20,8 @@ namespace rivulet::outbox {
 // of work: delivered, retried after the policy's delay (on the injected clock), or dead
 // after max_attempts (later messages of that key then proceed). A crash between
 // delivery and marking delivers again, with the same message id. Delivered messages are
-// pruned after `retention`, 500 at a time.
+// pruned after `retention`, 500 at a time. A destination that cannot be reached at start
+// (Unavailable) is opened again every second by its thread; its messages wait.
 class Relay {
  public:
   struct Options {
@@ -35,13 +36,14 @@ class Relay {
   void Stop();
 
  private:
-  void Run(const Destination& destination, Sink& sink);
+  void Run(const Destination& destination, Sink& sink, bool open);
   void Prune();
 
   eventstore::EventStore& store_;
   OutboxSettings settings_;
   Options options_;
   std::vector<std::unique_ptr<Sink>> sinks_;
+  std::vector<bool> open_;  // whether each sink opened at start
   std::vector<std::thread> threads_;
   std::atomic<bool> stopping_{false};
   uint64_t collector_ = 0;

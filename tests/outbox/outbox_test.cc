@@ -302,9 +302,9 @@ int FreePort() {
 // A private `nats-server -js` on a free loopback port with its store in a temp dir.
 struct NatsServer {
   TempDir dir;
-  int port = FreePort();
+  int port;
   std::unique_ptr<Subprocess> process;
-  NatsServer() {
+  explicit NatsServer(int port_ = FreePort()) : port(port_) {
     process = std::make_unique<Subprocess>(
         std::vector<std::string>{"nats-server", "-js", "-a", "127.0.0.1", "-p",
                                  std::to_string(port), "-sd", dir.File("js")},
@@ -399,4 +399,28 @@ TEST_CASE("nats: JetStream receives every message once, also after a forced re-d
   Status started = wrong.Start();
   CHECK(started.code() == StatusCode::kFailedPrecondition);
   CHECK_THAT(started.message(), Catch::Contains("does not cover the subjects other.>"));
+}
+
+TEST_CASE("nats: a server that is down at start is connected to later, and gets everything",
+          "[outbox][nats]") {
+  TempDir dir;
+  auto store = OpenTestStore("sqlite", dir);
+  const int port = FreePort();
+  outbox::Destination d;
+  d.name = "bus";
+  d.type = outbox::Destination::Type::kNats;
+  d.url = "nats://127.0.0.1:" + std::to_string(port);
+  d.stream = "RIVULET";
+  d.subject = core::Template::Parse("rivulet.${type}").value();
+  auto settings = Settings({d});
+  REQUIRE(outbox::InstallPublisher(*store, settings).ok());
+  outbox::Relay relay(*store, settings, {});
+  REQUIRE(relay.Start().ok());  // nothing listens there yet
+  for (int i = 0; i < 20; ++i) REQUIRE(store->Append(Event("order-1", "OrderShipped", i)).ok());
+  std::this_thread::sleep_for(milliseconds(300));
+  CHECK(All(*store, "pending").size() == 20);
+  NatsServer nats(port);
+  WaitUntil([&] { return All(*store, "delivered").size() == 20; });
+  relay.Stop();
+  CHECK(nats.Count("RIVULET") == 20);
 }
