@@ -13,6 +13,7 @@
 #include "bench/bench_util.h"
 #include "bench/http_bench.h"
 #include "bench/limits_bench.h"
+#include "bench/outbox_bench.h"
 #include "bench/projection_bench.h"
 #include "bench/saga_bench.h"
 #include "bench/store_bench.h"
@@ -93,6 +94,11 @@ int main(int argc, char** argv) {
   saga["parked"] = MeasureParkedSagas(quick ? 500 : 10'000);
   report["sagas"] = saga;
 
+  Progress("outbox: relay throughput to jsonl, a webhook and JetStream; latency");
+  core::Json outbox =
+      MeasureOutbox(dir.path(), quick ? 5'000 : 100'000, quick ? 100 : 1'000, quick ? 500 : 2'000);
+  report["outbox"] = outbox;
+
   report["limits"] = limits;
   report["store"] = store;
   report["http"] = http;
@@ -141,6 +147,21 @@ int main(int argc, char** argv) {
       Target("rivulet serve resident memory, " +
                  std::to_string(saga["parked"]["instances"].get<int>()) + " parked sagas",
              saga["parked"]["rss_parked_mib"], "MiB", 0, "", 100, false, "<= 100 MB"));
+  report["targets"].push_back(
+      Beside(Target("outbox relay to jsonl", outbox["jsonl_per_s"], "messages/s", 0, "", 100'000,
+                    true, ">= 100,000 messages/s"),
+             outbox["jsonl_raw_per_s"], "the same lines written and fsynced in 5,000s"));
+  report["targets"].push_back(
+      Beside(Target("outbox relay to a webhook, 16 connections", outbox["webhook_per_s"],
+                    "messages/s", 0, "", 5'000, true, ">= 5,000 messages/s"),
+             outbox["webhook_raw_per_s"], "plain POSTs to the same receiver from 16 clients"));
+  report["targets"].push_back(
+      Beside(Target("outbox relay to JetStream", outbox["jetstream_per_s"], "messages/s", 0, "",
+                    30'000, true, ">= 30,000 messages/s"),
+             outbox["jetstream_raw_per_s"], "async JetStream publishes of the same payloads"));
+  report["targets"].push_back(Target("outbox commit-to-delivery p99 at 2,000 messages/s",
+                                     outbox["latency_ms"]["p99"], "ms", 0, "", 20.0, false,
+                                     "<= 20 ms"));
   report["targets"].push_back(
       Beside(Target("projection point lookup p99, HTTP, 8 clients",
                     projection["point_lookup"]["p99_ms"], "ms", 0, "", 2.0, false, "<= 2 ms"),

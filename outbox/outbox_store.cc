@@ -134,6 +134,16 @@ Status OutboxStore::MarkDelivered(eventstore::Transaction& tx, int64_t seq, int6
       {seq, now});
 }
 
+Status OutboxStore::MarkDelivered(eventstore::Transaction& tx, const std::vector<int64_t>& seqs,
+                                  int64_t now) {
+  if (seqs.empty()) return Status::Ok();
+  return tx.Execute(
+      "UPDATE outbox_messages SET status = 'delivered', attempts = attempts + 1, "
+      "delivered_at = $2, last_error = '' WHERE seq IN (SELECT value FROM json_each($1)) AND "
+      "status = 'pending'",
+      {core::DumpJson(core::Json(seqs)), now});
+}
+
 Status OutboxStore::MarkFailed(eventstore::Transaction& tx, int64_t seq, const std::string& error,
                                std::optional<int64_t> retry_at) {
   if (retry_at) {

@@ -60,6 +60,9 @@ class OutboxStore {
                                                 const std::string& destination);
 
   static Status MarkDelivered(eventstore::Transaction& tx, int64_t seq, int64_t now);
+  // The same for many messages in one statement.
+  static Status MarkDelivered(eventstore::Transaction& tx, const std::vector<int64_t>& seqs,
+                              int64_t now);
   // Records a failed attempt: pending again at `retry_at`, or dead when nullopt.
   static Status MarkFailed(eventstore::Transaction& tx, int64_t seq, const std::string& error,
                            std::optional<int64_t> retry_at);

@@ -91,7 +91,7 @@ void Relay::Run(const Destination& destination, Sink& sink, bool open) {
     Result<std::vector<Message>> batch = std::vector<Message>();
     if (sink.ordered_batches()) {
       // In seq order; a key whose oldest pending message is not due yet waits entirely.
-      batch = OutboxStore::PendingInOrder(store_, destination.name, 5000);
+      batch = OutboxStore::PendingInOrder(store_, destination.name, 20'000);
       if (batch.ok()) {
         std::set<std::string> blocked;
         std::vector<Message> due;
@@ -127,11 +127,12 @@ void Relay::Run(const Destination& destination, Sink& sink, bool open) {
     const int64_t done = options_.clock->NowMillis();
     if (attempts_ != nullptr) attempts_->Inc(batch->size());
     Status marked = store_.Write([&](eventstore::Transaction& tx) -> Status {
+      std::vector<int64_t> delivered;
       for (size_t i = 0; i < batch->size(); ++i) {
         const Message& m = (*batch)[i];
         const Delivery& d = outcomes[i];
         if (d.delivered) {
-          RETURN_IF_ERROR(OutboxStore::MarkDelivered(tx, m.seq, done));
+          delivered.push_back(m.seq);
           continue;
         }
         std::optional<int64_t> retry_at;
@@ -141,7 +142,7 @@ void Relay::Run(const Destination& destination, Sink& sink, bool open) {
         }
         RETURN_IF_ERROR(OutboxStore::MarkFailed(tx, m.seq, d.error, retry_at));
       }
-      return Status::Ok();
+      return OutboxStore::MarkDelivered(tx, delivered, done);
     });
     if (!marked.ok()) {
       std::fprintf(stderr, "rivulet: outbox %s: marking deliveries: %s\n", destination.name.c_str(),

@@ -310,6 +310,9 @@ int main(int argc, char** argv) {
   httplib::Server server;
   server.new_task_queue = [] { return new httplib::ThreadPool(64); };
   server.set_tcp_nodelay(true);  // answers are small: never wait for Nagle
+  // httplib closes keep-alive connections after 5 requests by default; its listen backlog
+  // of 5 then drops simultaneous reconnects (retried after 1 s).
+  server.set_keep_alive_max_count(100'000);
   services.Route(server);
   g_server = &server;
   std::signal(SIGTERM, [](int) { g_server->stop(); });

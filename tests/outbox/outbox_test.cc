@@ -101,6 +101,7 @@ struct Receiver {
   explicit Receiver(std::string secret_) : secret(std::move(secret_)) {
     // Keep-alive connections hold a thread each: more threads than the relay's connections.
     server.new_task_queue = [] { return new httplib::ThreadPool(32); };
+    server.set_keep_alive_max_count(100'000);
     server.Post("/hooks", [this](const httplib::Request& req, httplib::Response& res) {
       std::lock_guard<std::mutex> lock(mu);
       const std::string id = req.get_header_value("Idempotency-Key");

@@ -30,6 +30,7 @@ struct Webhook {
 
   Webhook() {
     server.new_task_queue = [] { return new httplib::ThreadPool(32); };
+    server.set_keep_alive_max_count(100'000);
     server.Post("/hooks", [this](const httplib::Request& req, httplib::Response& res) {
       std::this_thread::sleep_for(milliseconds(2));  // slow enough to be killed mid-batch
       std::lock_guard<std::mutex> lock(mu);
