@@ -19,19 +19,31 @@ bool Running(Phase p) {
   return p == Phase::kRunningStep || p == Phase::kAwaitingEvent || p == Phase::kWaitingToRetry;
 }
 
-// Appends an instance's pending events with its row, in a unit of work.
-Status WritePending(eventstore::Transaction& tx, SagaInstance& inst, int64_t now, bool is_new) {
+// Appends an instance's pending events, its row and its emits in a unit of work.
+// Returns the stream's last version, or nullopt when `is_new` and an instance with this
+// id exists already (a second trigger: nothing is written).
+Result<std::optional<int64_t>> WritePending(eventstore::Transaction& tx, const SagaInstance& inst,
+                                            int64_t now, bool is_new) {
   if (is_new) {
     ASSIGN_OR_RETURN(bool exists, SagaTables::Exists(tx, inst.name, inst.id));
-    if (exists) {
-      return Status::Aborted("saga " + inst.name + " already has an instance " + inst.id)
-          .WithReason("conflict");
-    }
+    if (exists) return std::optional<int64_t>();
   }
   InstanceRow row = inst.Row(now);
   ASSIGN_OR_RETURN(eventstore::AppendResult appended, tx.Append(inst.PendingAppend()));
   row.version = appended.last_version;
-  return SagaTables::Upsert(tx, row);
+  RETURN_IF_ERROR(SagaTables::Upsert(tx, row));
+  for (const auto& emit : inst.emits) RETURN_IF_ERROR(tx.Append(emit).status());
+  return std::optional<int64_t>(appended.last_version);
+}
+
+Status AlreadyStarted(const std::string& saga, const std::string& id) {
+  return Status::Aborted("saga " + saga + " already has an instance " + id).WithReason("conflict");
+}
+
+// A saga event the machine refused although the engine derived it: a bug, never silent.
+void LogRefused(const SagaInstance& inst, const Status& status) {
+  std::fprintf(stderr, "rivulet: saga %s/%s: %s\n", inst.name.c_str(), inst.id.c_str(),
+               status.ToString().c_str());
 }
 
 // Reads the instance, applies `type` to it and appends, retrying on a concurrent write.
@@ -49,7 +61,7 @@ Result<InstanceRow> ApplyByHand(eventstore::EventStore& store, const std::string
     const int64_t now = clock.NowMillis();
     InstanceRow row;
     Status written = store.Write([&](eventstore::Transaction& tx) -> Status {
-      RETURN_IF_ERROR(WritePending(tx, inst, now, false));
+      RETURN_IF_ERROR(WritePending(tx, inst, now, false).status());
       row = inst.Row(now);
       return Status::Ok();
     });
@@ -277,8 +289,7 @@ void SagaEngine::Tick() {
   if (timers_pending_ != nullptr) timers_pending_->Set(static_cast<int64_t>(timers_.size()));
 }
 
-Status SagaEngine::RecordCall(SagaInstance& inst, bool compensation, int64_t now,
-                              Followups& followups) {
+Status SagaEngine::RecordCall(SagaInstance& inst, bool compensation, Followups& followups) {
   const int index = inst.machine->current_step();
   const Step& step = inst.definition->steps[static_cast<size_t>(index)];
   const HttpCall& call = compensation ? *step.compensation : *step.action;
@@ -345,11 +356,16 @@ Status SagaEngine::RecordCall(SagaInstance& inst, bool compensation, int64_t now
   job.step_name = step.name;
   followups.calls.push_back(std::move(job));
   calls_in_flight_[KeyOf(inst.name, inst.id)] = {compensation, index, attempt};
-  static_cast<void>(now);
   return Status::Ok();
 }
 
 void SagaEngine::Advance(SagaInstance& inst, int64_t now, Followups& followups) {
+  Derive(inst, now, followups);
+  // Whatever was recorded, here or by the caller, goes into the next commit.
+  if (!inst.pending.empty()) dirty_.insert(KeyOf(inst.name, inst.id));
+}
+
+void SagaEngine::Derive(SagaInstance& inst, int64_t now, Followups& followups) {
   const std::string key = KeyOf(inst.name, inst.id);
   if (Running(inst.machine->phase()) && inst.machine->deadline() > 0) {
     followups.timers.push_back(Timer{key, TimerKind::kDeadline, -1, inst.machine->deadline()});
@@ -378,11 +394,8 @@ void SagaEngine::Advance(SagaInstance& inst, int64_t now, Followups& followups) 
                                     {"outcome", "unknown"}});
           break;
         }
-        status = RecordCall(inst, compensation, now, followups);
-        if (status.ok() && m.in_flight()) {
-          dirty_.insert(key);
-          return;
-        }
+        status = RecordCall(inst, compensation, followups);
+        if (status.ok() && m.in_flight()) return;  // waits for the answer
         break;
       }
       case Phase::kWaitingToRetry:
@@ -410,11 +423,8 @@ void SagaEngine::Advance(SagaInstance& inst, int64_t now, Followups& followups) 
           if (retries_ != nullptr) retries_->Inc();
           break;
         }
-        status = RecordCall(inst, compensation, now, followups);
-        if (status.ok() && m.in_flight()) {
-          dirty_.insert(key);
-          return;
-        }
+        status = RecordCall(inst, compensation, followups);
+        if (status.ok() && m.in_flight()) return;  // waits for the answer
         break;
       }
       case Phase::kAwaitingEvent: {
@@ -438,7 +448,6 @@ void SagaEngine::Advance(SagaInstance& inst, int64_t now, Followups& followups) 
           if (step.timeout) data["deadline"] = now + step.timeout->count();
           status = inst.Record("AwaitStarted", std::move(data));
           if (!status.ok()) break;
-          dirty_.insert(key);
         }
         if (auto deadline = m.await_deadline()) {
           followups.timers.push_back(Timer{key, TimerKind::kAwaitTimeout, index, *deadline});
@@ -494,10 +503,7 @@ void SagaEngine::Advance(SagaInstance& inst, int64_t now, Followups& followups) 
           }
         }
         status = inst.Record(type, std::move(data));
-        if (status.ok()) {
-          dirty_.insert(key);
-          return;
-        }
+        if (status.ok()) return;
         break;
       }
       case Phase::kNotStarted:
@@ -505,11 +511,9 @@ void SagaEngine::Advance(SagaInstance& inst, int64_t now, Followups& followups) 
     }
     if (!status.ok()) {
       // The machine refused what the engine derived: a bug, never silent.
-      std::fprintf(stderr, "rivulet: saga %s/%s: %s\n", inst.name.c_str(), inst.id.c_str(),
-                   status.ToString().c_str());
+      LogRefused(inst, status);
       return;
     }
-    dirty_.insert(key);
   }
 }
 
@@ -556,11 +560,9 @@ void SagaEngine::ApplyResult(const CallResult& result, int64_t now, Followups& f
     status = inst.Record(job.compensation ? "CompensationFailed" : "StepFailed", std::move(data));
   }
   if (!status.ok()) {
-    std::fprintf(stderr, "rivulet: saga %s/%s: %s\n", inst.name.c_str(), inst.id.c_str(),
-                 status.ToString().c_str());
+    LogRefused(inst, status);
     return;
   }
-  dirty_.insert(job.key);
   Advance(inst, now, followups);
 }
 
@@ -601,11 +603,9 @@ void SagaEngine::FireTimer(const Timer& timer, int64_t now, Followups& followups
       break;
   }
   if (!status.ok()) {
-    std::fprintf(stderr, "rivulet: saga %s/%s: %s\n", inst.name.c_str(), inst.id.c_str(),
-                 status.ToString().c_str());
+    LogRefused(inst, status);
     return;
   }
-  dirty_.insert(timer.key);
   Advance(inst, now, followups);
 }
 
@@ -643,7 +643,6 @@ void SagaEngine::StartFromTrigger(const SagaDefinition& saga,
   if (!inst.ok()) return;
   auto [it, inserted] = instances_.emplace(key, std::move(inst).value());
   new_instances_.insert(key);
-  dirty_.insert(key);
   Advance(it->second, now, followups);
 }
 
@@ -701,10 +700,7 @@ void SagaEngine::ConsumeLog(int64_t now, Followups& followups) {
                         {"response", json},
                         {"event", {{"position", e.position}}}});
       w = waiters_.erase(w);
-      if (recorded.ok()) {
-        dirty_.insert(KeyOf(i.name, i.id));
-        Advance(i, now, followups);
-      }
+      if (recorded.ok()) Advance(i, now, followups);
     }
   }
   log_position_ = std::max(log_position_, batch->resume.position);
@@ -746,7 +742,6 @@ void SagaEngine::RegisterWait(const std::string& key, Followups& followups) {
                                             {"response", json},
                                             {"event", {{"position", e.position}}}})
               .ok()) {
-        dirty_.insert(key);
         Advance(inst, options_.clock->NowMillis(), followups);
       }
       return;
@@ -785,21 +780,15 @@ void SagaEngine::Commit(int64_t now, Followups& followups) {
         duplicates.clear();
         versions.clear();
         for (const std::string& key : which) {
-          SagaInstance& inst = instances_.at(key);
+          const SagaInstance& inst = instances_.at(key);
           if (inst.pending.empty()) continue;
-          if (new_instances_.count(key)) {
-            ASSIGN_OR_RETURN(bool exists, SagaTables::Exists(tx, inst.name, inst.id));
-            if (exists) {  // a second trigger for the same id: nothing to do
-              duplicates.insert(key);
-              continue;
-            }
+          ASSIGN_OR_RETURN(std::optional<int64_t> version,
+                           WritePending(tx, inst, now, new_instances_.count(key) > 0));
+          if (version) {
+            versions[key] = *version;
+          } else {
+            duplicates.insert(key);  // a second trigger for the same id: nothing to do
           }
-          InstanceRow row = inst.Row(now);
-          ASSIGN_OR_RETURN(eventstore::AppendResult appended, tx.Append(inst.PendingAppend()));
-          row.version = appended.last_version;
-          RETURN_IF_ERROR(SagaTables::Upsert(tx, row));
-          for (const auto& emit : inst.emits) RETURN_IF_ERROR(tx.Append(emit).status());
-          versions[key] = appended.last_version;
         }
         if (with_checkpoint)
           RETURN_IF_ERROR(SagaTables::SetCheckpoint(tx, kTriggerConsumer, checkpoint));
@@ -916,13 +905,13 @@ Result<InstanceRow> StartSaga(eventstore::EventStore& store, const SagaDefinitio
   ASSIGN_OR_RETURN(SagaInstance inst, NewInstance(saga, *id, input, store.HeadPosition(), now));
   InstanceRow row;
   Status written = store.Write([&](eventstore::Transaction& tx) -> Status {
-    RETURN_IF_ERROR(WritePending(tx, inst, now, true));
+    ASSIGN_OR_RETURN(std::optional<int64_t> version, WritePending(tx, inst, now, true));
+    if (!version) return AlreadyStarted(saga.name, *id);
     row = inst.Row(now);
     return Status::Ok();
   });
   if (!written.ok() && written.reason() == "wrong_expected_version") {
-    return Status::Aborted("saga " + saga.name + " already has an instance " + *id)
-        .WithReason("conflict");
+    return AlreadyStarted(saga.name, *id);
   }
   RETURN_IF_ERROR(written);
   return row;

@@ -111,9 +111,11 @@ class SagaEngine {
   void Loop();
   void Work();
   void Tick();
-  // Records the events that follow from the instance's phase until it must wait.
+  // Records the events that follow from the instance's phase until it must wait, and
+  // marks it for the next commit if anything (here or before) was recorded.
   void Advance(SagaInstance& inst, int64_t now, Followups& followups);
-  Status RecordCall(SagaInstance& inst, bool compensation, int64_t now, Followups& followups);
+  void Derive(SagaInstance& inst, int64_t now, Followups& followups);
+  Status RecordCall(SagaInstance& inst, bool compensation, Followups& followups);
   void ApplyResult(const CallResult& result, int64_t now, Followups& followups);
   void FireTimer(const Timer& timer, int64_t now, Followups& followups);
   void ConsumeLog(int64_t now, Followups& followups);
