@@ -833,8 +833,7 @@ void SagaEngine::Commit(int64_t now, Followups& followups) {
           new_instances_.erase(key);
           dirty_.erase(key);
         } else {
-          Reload(key, now, followups);
-          dirty_.erase(key);
+          Reload(key, now, followups);  // what it derives again commits next round
         }
       }
       if (all) {
@@ -850,7 +849,8 @@ void SagaEngine::Commit(int64_t now, Followups& followups) {
         checkpoint_dirty_ = false;
       }
     }
-    // What the stored events ask for.
+    // What the stored events ask for. A call whose StepStarted is not stored yet (an
+    // instance reloaded above and derived again) waits for the next round.
     std::vector<Job> calls;
     calls.swap(followups.calls);
     std::vector<Timer> timers;
@@ -861,7 +861,12 @@ void SagaEngine::Commit(int64_t now, Followups& followups) {
     if (!calls.empty()) {
       std::lock_guard<std::mutex> lock(mu_);
       for (Job& job : calls) {
-        if (!instances_.count(job.key)) continue;
+        auto it = instances_.find(job.key);
+        if (it == instances_.end()) continue;
+        if (!it->second.pending.empty()) {
+          followups.calls.push_back(std::move(job));
+          continue;
+        }
         jobs_.push_back(std::move(job));
         ++queued;
       }
