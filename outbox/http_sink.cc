@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "core/digest.h"
+#include "core/url.h"
 #include "outbox/sink.h"
 
 namespace rivulet::outbox {
@@ -14,11 +15,7 @@ class HttpSink final : public Sink {
  public:
   HttpSink(Destination destination, int connections)
       : destination_(std::move(destination)), connections_(std::max(1, connections)) {
-    const std::string& url = destination_.url;
-    size_t scheme = url.find("://");
-    size_t path = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
-    origin_ = path == std::string::npos ? url : url.substr(0, path);
-    path_ = path == std::string::npos ? "/" : url.substr(path);
+    std::tie(origin_, path_) = core::SplitOriginAndPath(destination_.url);
   }
 
   Status Open() override { return Status::Ok(); }

@@ -4,17 +4,11 @@
 
 #include <unordered_map>
 
+#include "core/url.h"
+
 namespace rivulet::sagas {
 
 namespace {
-
-// "http://host:port/prefix/path" -> ("http://host:port", "/prefix/path").
-std::pair<std::string, std::string> SplitUrl(const std::string& url) {
-  size_t scheme = url.find("://");
-  size_t path = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
-  if (path == std::string::npos) return {url, "/"};
-  return {url.substr(0, path), url.substr(path)};
-}
 
 httplib::Client& ClientFor(const std::string& origin) {
   thread_local std::unordered_map<std::string, std::unique_ptr<httplib::Client>> clients;
@@ -33,28 +27,12 @@ bool Retryable(int status) { return status == 408 || status == 429 || status >= 
 
 core::Json CallRequest::ToJson() const {
   core::Json j{{"method", method}, {"url", url}, {"headers", headers}};
-  if (body) {
-    auto parsed = core::Json::parse(*body, nullptr, false);
-    j["body"] = parsed.is_discarded() ? core::Json(*body) : parsed;
-  }
+  if (body) j["body"] = *body;
   return j;
 }
 
-CallRequest CallRequest::FromJson(const core::Json& json) {
-  CallRequest r;
-  r.method = json.value("method", std::string("POST"));
-  r.url = json.value("url", std::string());
-  if (auto it = json.find("headers"); it != json.end() && it->is_object()) {
-    for (auto h = it->begin(); h != it->end(); ++h) {
-      if (h->is_string()) r.headers[h.key()] = h->get<std::string>();
-    }
-  }
-  if (auto it = json.find("body"); it != json.end() && !it->is_null()) r.body = it->dump();
-  return r;
-}
-
 CallOutcome StepCaller::Call(const CallRequest& request, std::chrono::milliseconds timeout) {
-  auto [origin, path] = SplitUrl(request.url);
+  auto [origin, path] = core::SplitOriginAndPath(request.url);
   httplib::Client& client = ClientFor(origin);
   const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(timeout);
   const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(timeout - seconds);
@@ -64,7 +42,7 @@ CallOutcome StepCaller::Call(const CallRequest& request, std::chrono::millisecon
 
   httplib::Headers headers;
   for (const auto& [k, v] : request.headers) headers.emplace(k, v);
-  const std::string body = request.body.value_or("");
+  const std::string body = request.body ? core::DumpJson(*request.body) : "";
   const char* type = "application/json";
   auto send = [&]() -> httplib::Result {
     if (request.method == "GET") return client.Get(path, headers);

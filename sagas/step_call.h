@@ -15,10 +15,9 @@ struct CallRequest {
   std::string method;
   std::string url;  // the service's base URL + the evaluated path
   std::map<std::string, std::string> headers;
-  std::optional<std::string> body;  // JSON text
+  std::optional<core::Json> body;
 
   core::Json ToJson() const;
-  static CallRequest FromJson(const core::Json& json);
 };
 
 // What came back, classified as SPEC section 5 says: 2xx succeeds (its JSON body is

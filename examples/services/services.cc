@@ -17,8 +17,6 @@
 // POST /hooks receives outbox webhooks: the Rivulet-Signature must be the HMAC-SHA256 of
 // the body with --webhook-secret (default example-secret); each message id is kept once.
 #include <httplib.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <atomic>
 #include <chrono>
@@ -34,21 +32,9 @@
 #include <string>
 #include <thread>
 
-using Json = nlohmann::json;
+#include "core/digest.h"
 
-std::string HmacSha256Hex(const std::string& key, const std::string& data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest, &size);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < size; ++i) {
-    hex.push_back(kHex[digest[i] >> 4]);
-    hex.push_back(kHex[digest[i] & 0xf]);
-  }
-  return hex;
-}
+using Json = nlohmann::json;
 
 namespace {
 
@@ -132,7 +118,8 @@ class Services {
     // The webhook receiver of the outbox example: checks the signature, keeps each
     // message once (by Idempotency-Key).
     server.Post("/hooks", [this](const httplib::Request& req, httplib::Response& res) {
-      const std::string expected = "sha256=" + HmacSha256Hex(webhook_secret_, req.body);
+      const std::string expected =
+          "sha256=" + rivulet::core::HmacSha256Hex(webhook_secret_, req.body);
       std::lock_guard<std::mutex> lock(mu_);
       if (req.get_header_value("Rivulet-Signature") != expected) {
         state_["webhook_bad_signatures"] = state_["webhook_bad_signatures"].get<int>() + 1;
