@@ -1,12 +1,16 @@
 #pragma once
 
+#include <sys/types.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/json.h"
+#include "eventstore/event_store.h"
 
 namespace rivulet::bench {
 
@@ -23,6 +27,12 @@ inline double Percentile(std::vector<double> samples, double p) {
   size_t index = static_cast<size_t>(p / 100.0 * static_cast<double>(samples.size() - 1) + 0.5);
   return samples[std::min(index, samples.size() - 1)];
 }
+
+// The SQLite store at `path` with default options; throws if it cannot be opened.
+std::unique_ptr<eventstore::EventStore> OpenStore(const std::string& path);
+
+// Resident memory of a process (VmRSS), in KiB; -1 if unknown.
+int64_t ResidentKiB(pid_t pid);
 
 // The rows every benchmark writes, raw or through the store, so that each store figure
 // and its limit insert exactly the same keys: 10,000 streams, a typical ~110-byte body.

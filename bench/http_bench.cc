@@ -11,17 +11,6 @@
 
 namespace rivulet::bench {
 
-namespace {
-int64_t ResidentKiB(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
-  }
-  return -1;
-}
-}  // namespace
-
 core::Json MeasureHttpAppends(int clients, double seconds) {
   testing::RivuletServer server;
   std::atomic<int64_t> ok{0}, failed{0};

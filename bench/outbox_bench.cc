@@ -1,11 +1,8 @@
 #include "bench/outbox_bench.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <httplib.h>
 #include <nats/nats.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -14,36 +11,15 @@
 
 #include "bench/bench_util.h"
 #include "core/status_macros.h"
-#include "eventstore/sqlite/sqlite_event_store.h"
 #include "outbox/outbox_store.h"
 #include "outbox/publisher.h"
 #include "outbox/relay.h"
-#include "tests/support/subprocess.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/nats_server.h"
+#include "tests/support/webhook_receiver.h"
 
 namespace rivulet::bench {
 
 namespace {
-
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-std::unique_ptr<eventstore::EventStore> Open(const std::string& path) {
-  eventstore::sqlite::SqliteStoreOptions options;
-  options.path = path;
-  auto store = eventstore::sqlite::OpenSqliteEventStore(options);
-  if (!store.ok()) throw std::runtime_error(store.status().ToString());
-  return std::move(store).value();
-}
 
 outbox::OutboxSettings Settings(const outbox::Destination& d) {
   outbox::OutboxSettings s;
@@ -84,7 +60,7 @@ int64_t Pending(eventstore::EventStore& store) {
 
 // Drains `messages` through the relay; returns messages/s.
 double Drain(const std::string& path, const outbox::Destination& d, int messages, int keys) {
-  auto store = Open(path);
+  auto store = OpenStore(path);
   auto settings = Settings(d);
   if (!outbox::InstallPublisher(*store, settings).ok()) throw std::runtime_error("publisher");
   Fill(*store, messages, keys);
@@ -99,30 +75,6 @@ double Drain(const std::string& path, const outbox::Destination& d, int messages
   relay.Stop();
   return messages / seconds;
 }
-
-struct Receiver {
-  httplib::Server server;
-  std::thread thread;
-  int port = 0;
-  std::atomic<int64_t> received{0};
-  Receiver() {
-    server.new_task_queue = [] { return new httplib::ThreadPool(32); };
-    server.set_tcp_nodelay(true);
-    // httplib closes a keep-alive connection after 5 requests by default, and its listen
-    // backlog of 5 then drops reconnects (SYN retried after 1 s).
-    server.set_keep_alive_max_count(100'000);
-    server.Post("/hooks", [this](const httplib::Request&, httplib::Response& res) {
-      received.fetch_add(1);
-      res.status = 204;
-    });
-    port = server.bind_to_any_port("127.0.0.1");
-    thread = std::thread([this] { server.listen_after_bind(); });
-  }
-  ~Receiver() {
-    server.stop();
-    thread.join();
-  }
-};
 
 }  // namespace
 
@@ -152,11 +104,11 @@ core::Json MeasureOutbox(const std::string& dir, int messages, int keys, int ste
 
   // A local webhook receiver, 16 connections; its own limit from 16 plain clients.
   {
-    Receiver receiver;
+    testing::WebhookReceiver receiver;
     outbox::Destination d;
     d.name = "hooks";
     d.type = outbox::Destination::Type::kHttp;
-    d.url = "http://127.0.0.1:" + std::to_string(receiver.port) + "/hooks";
+    d.url = receiver.url();
     d.secret = "bench-secret";
     out["webhook_per_s"] = Drain(dir + "/outbox-http.db", d, messages, keys);
     std::atomic<int64_t> done{0};
@@ -164,7 +116,7 @@ core::Json MeasureOutbox(const std::string& dir, int messages, int keys, int ste
     auto start = Clock::now();
     for (int c = 0; c < 16; ++c) {
       clients.emplace_back([&] {
-        httplib::Client client("127.0.0.1", receiver.port);
+        httplib::Client client("127.0.0.1", receiver.port());
         client.set_keep_alive(true);
         client.set_tcp_nodelay(true);
         while (SecondsSince(start) < 2.0) {
@@ -176,7 +128,7 @@ core::Json MeasureOutbox(const std::string& dir, int messages, int keys, int ste
     out["webhook_raw_per_s"] = static_cast<double>(done.load()) / 2.0;
 
     // Commit-to-delivery latency at a steady rate (delivered_at - created_at, in ms).
-    auto store = Open(dir + "/outbox-latency.db");
+    auto store = OpenStore(dir + "/outbox-latency.db");
     auto settings = Settings(d);
     if (!outbox::InstallPublisher(*store, settings).ok()) throw std::runtime_error("publisher");
     outbox::Relay relay(*store, settings, {});
@@ -210,16 +162,11 @@ core::Json MeasureOutbox(const std::string& dir, int messages, int keys, int ste
 
   // A private JetStream, and its own limit: async publishes of the same payloads.
   {
-    testing::TempDir nats_dir;
-    const int port = FreePort();
-    testing::Subprocess server({"nats-server", "-js", "-a", "127.0.0.1", "-p", std::to_string(port),
-                                "-sd", nats_dir.File("js")},
-                               nats_dir.File("stderr"));
-    const std::string url = "nats://127.0.0.1:" + std::to_string(port);
+    testing::NatsServer server;
+    const std::string url = server.url();
     natsConnection* nc = nullptr;
-    for (int i = 0; i < 200 && natsConnection_ConnectTo(&nc, url.c_str()) != NATS_OK; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    if (nc == nullptr) throw std::runtime_error("nats-server did not start");
+    if (natsConnection_ConnectTo(&nc, url.c_str()) != NATS_OK)
+      throw std::runtime_error("cannot connect to " + url);
     outbox::Destination d;
     d.name = "bus";
     d.type = outbox::Destination::Type::kNats;

@@ -19,14 +19,6 @@ namespace rivulet::bench {
 
 namespace {
 
-std::unique_ptr<eventstore::EventStore> Open(const std::string& path) {
-  eventstore::sqlite::SqliteStoreOptions options;
-  options.path = path;
-  auto store = eventstore::sqlite::OpenSqliteEventStore(options);
-  if (!store.ok()) throw std::runtime_error(store.status().ToString());
-  return std::move(store).value();
-}
-
 // `events` OrderPlaced events over `streams` streams, 10 at a time per stream, so every
 // stream's events are spread over the whole log.
 void Fill(eventstore::EventStore& store, int64_t events, int64_t streams) {
@@ -126,7 +118,7 @@ double RawUpserts(const std::string& path, int64_t events, int64_t streams) {
 
 core::Json MeasureProjectionCatchUp(const std::string& dir, int64_t events) {
   constexpr int64_t kStreams = 10'000;
-  auto store = Open(dir + "/projections.db");
+  auto store = OpenStore(dir + "/projections.db");
   Fill(*store, events, kStreams);
   const int64_t head = store->HeadPosition();
   core::Json out;
@@ -172,7 +164,7 @@ projections:
                                 /*start=*/false);
   const std::string db = server.dir().File("rivulet.db");
   {
-    auto store = Open(db);
+    auto store = OpenStore(db);
     Fill(*store, documents, documents);  // one event, one document, per stream
   }
   server.Start();

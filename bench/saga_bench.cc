@@ -3,14 +3,12 @@
 #include <sqlite3.h>
 
 #include <atomic>
-#include <fstream>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
 
 #include "bench/bench_util.h"
 #include "core/status_macros.h"
-#include "eventstore/sqlite/sqlite_event_store.h"
 #include "sagas/saga_engine.h"
 #include "sagas/saga_tables.h"
 #include "tests/support/example_services.h"
@@ -67,24 +65,11 @@ double ServiceLimit(const testing::ExampleServices& services, int clients, doubl
   return static_cast<double>(done.load()) / seconds;
 }
 
-int64_t ResidentKiB(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
-  }
-  return -1;
-}
-
 }  // namespace
 
 core::Json MeasureSagaThroughput(const std::string& dir, int sagas) {
   testing::ExampleServices services;
-  eventstore::sqlite::SqliteStoreOptions store_options;
-  store_options.path = dir + "/sagas.db";
-  auto opened = eventstore::sqlite::OpenSqliteEventStore(store_options);
-  if (!opened.ok()) throw std::runtime_error(opened.status().ToString());
-  auto store = std::move(opened).value();
+  auto store = OpenStore(dir + "/sagas.db");
 
   auto def = sagas::CompileSaga(core::Json::parse(kThreeSteps));
   if (!def.ok()) throw std::runtime_error(def.status().ToString());
@@ -188,12 +173,7 @@ sagas:
                                 /*start=*/true);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   const int64_t before = ResidentKiB(server.process().pid());
-  {
-    auto opened = eventstore::sqlite::OpenSqliteEventStore(
-        eventstore::sqlite::SqliteStoreOptions{server.dir().File("rivulet.db")});
-    if (!opened.ok()) throw std::runtime_error(opened.status().ToString());
-    AppendTriggers(**opened, instances, "order-");
-  }
+  { AppendTriggers(*OpenStore(server.dir().File("rivulet.db")), instances, "order-"); }
   sqlite3* db = nullptr;
   sqlite3_open_v2(server.dir().File("rivulet.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
   auto start = Clock::now();

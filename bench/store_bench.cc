@@ -13,14 +13,6 @@ namespace rivulet::bench {
 
 namespace {
 
-std::unique_ptr<eventstore::EventStore> Open(const std::string& path) {
-  eventstore::sqlite::SqliteStoreOptions options;
-  options.path = path;
-  auto store = eventstore::sqlite::OpenSqliteEventStore(options);
-  if (!store.ok()) throw std::runtime_error(store.status().ToString());
-  return std::move(store).value();
-}
-
 // The append of `count` rows starting at `first`, all to the first row's stream.
 eventstore::AppendRequest Request(int64_t first, int64_t count, BenchRow (*make)(int64_t)) {
   eventstore::AppendRequest request;
@@ -69,15 +61,15 @@ double SingleEventRate(eventstore::EventStore& store, int threads, double second
 core::Json MeasureStoreAppends(const std::string& dir, double seconds, int64_t batched_events) {
   core::Json out;
   {
-    auto store = Open(dir + "/store-1x1.db");
+    auto store = OpenStore(dir + "/store-1x1.db");
     out["append_1x1_events_per_s"] = SingleEventRate(*store, 1, seconds);
   }
   {
-    auto store = Open(dir + "/store-8x1.db");
+    auto store = OpenStore(dir + "/store-8x1.db");
     out["append_8x1_events_per_s"] = SingleEventRate(*store, 8, seconds);
   }
   {
-    auto store = Open(dir + "/store-1x100.db");
+    auto store = OpenStore(dir + "/store-1x100.db");
     // Requests are built before the clock starts, as a client would have them ready.
     std::vector<eventstore::AppendRequest> requests;
     for (int64_t i = 0; i < batched_events; i += kBatch)
@@ -92,7 +84,7 @@ core::Json MeasureStoreAppends(const std::string& dir, double seconds, int64_t b
 }
 
 core::Json MeasureStoreRead(const std::string& db_path) {
-  auto store = Open(db_path);
+  auto store = OpenStore(db_path);
   double best = 0;
   int64_t events = 0;
   for (int round = 0; round < 3; ++round) {
@@ -113,7 +105,7 @@ core::Json MeasureStoreRead(const std::string& db_path) {
 }
 
 core::Json MeasureChangeStreamLatency(const std::string& dir, double rate_per_s, double seconds) {
-  auto store = Open(dir + "/store-latency.db");
+  auto store = OpenStore(dir + "/store-latency.db");
   const int64_t total = static_cast<int64_t>(rate_per_s * seconds);
   // Send times by sequence number (carried in the event as data.seq), in nanoseconds.
   std::unique_ptr<std::atomic<int64_t>[]> sent(

@@ -1,26 +1,19 @@
-#include <arpa/inet.h>
-#include <httplib.h>
 #include <nats/nats.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <map>
-#include <mutex>
-#include <set>
 #include <thread>
 
 #include "core/clock.h"
-#include "core/digest.h"
 #include "core/status_macros.h"
 #include "outbox/outbox_store.h"
 #include "outbox/publisher.h"
 #include "outbox/relay.h"
-#include "tests/support/subprocess.h"
+#include "tests/support/nats_server.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_store.h"
+#include "tests/support/webhook_receiver.h"
 
 using namespace rivulet;
 using namespace rivulet::testing;
@@ -84,54 +77,22 @@ void WaitUntil(Predicate done, core::ManualClock* clock = nullptr) {
   }
 }
 
-// A webhook receiver: records each Idempotency-Key once (a deduplicating destination),
-// checks signatures, and answers what `answer` says.
-struct Receiver {
-  httplib::Server server;
-  std::thread thread;
-  int port = 0;
-  std::mutex mu;
-  std::vector<Json> received;           // first delivery of each id, in arrival order
-  std::set<std::string> delivered;      // ids answered 2xx
-  std::map<std::string, int> requests;  // id -> requests
-  int bad_signatures = 0;
-  std::function<int(const Json&)> answer = [](const Json&) { return 200; };
-  std::string secret;
+// An http destination delivering to `receiver`.
+outbox::Destination Webhook(const WebhookReceiver& receiver, const std::string& secret) {
+  outbox::Destination d;
+  d.name = "hooks";
+  d.type = outbox::Destination::Type::kHttp;
+  d.url = receiver.url();
+  d.secret = secret;
+  d.timeout = milliseconds(2000);
+  return d;
+}
 
-  explicit Receiver(std::string secret_) : secret(std::move(secret_)) {
-    // Keep-alive connections hold a thread each: more threads than the relay's connections.
-    server.new_task_queue = [] { return new httplib::ThreadPool(32); };
-    server.set_keep_alive_max_count(100'000);
-    server.Post("/hooks", [this](const httplib::Request& req, httplib::Response& res) {
-      std::lock_guard<std::mutex> lock(mu);
-      const std::string id = req.get_header_value("Idempotency-Key");
-      ++requests[id];
-      if (!secret.empty() && req.get_header_value("Rivulet-Signature") !=
-                                 "sha256=" + core::HmacSha256Hex(secret, req.body)) {
-        ++bad_signatures;
-      }
-      Json payload = Json::parse(req.body);
-      int status = answer(payload);
-      res.status = status;
-      if (status >= 200 && status < 300 && delivered.insert(id).second) received.push_back(payload);
-    });
-    port = server.bind_to_any_port("127.0.0.1");
-    thread = std::thread([this] { server.listen_after_bind(); });
-  }
-  ~Receiver() {
-    server.stop();
-    thread.join();
-  }
-  outbox::Destination Destination() const {
-    outbox::Destination d;
-    d.name = "hooks";
-    d.type = outbox::Destination::Type::kHttp;
-    d.url = "http://127.0.0.1:" + std::to_string(port) + "/hooks";
-    d.secret = secret;
-    d.timeout = milliseconds(2000);
-    return d;
-  }
-};
+// The store stamps messages with the real time; a manual clock that starts there makes
+// fresh messages due at once.
+core::TimePoint StoreTime() {
+  return std::chrono::time_point_cast<core::TimePoint::duration>(std::chrono::system_clock::now());
+}
 
 }  // namespace
 
@@ -203,13 +164,11 @@ TEST_CASE("jsonl: every message once, in order per key, never twice after a cras
 TEST_CASE("http: signed, in order per key while keys go in parallel, after an outage", "[outbox]") {
   TempDir dir;
   auto store = OpenTestStore("sqlite", dir);
-  Receiver receiver("s3cret");
+  WebhookReceiver receiver("s3cret");
   std::atomic<bool> down{true};
-  receiver.answer = [&](const Json&) { return down.load() ? 503 : 200; };
-  // Starts at the store's (real) time, so fresh messages are due at once.
-  core::ManualClock clock(
-      std::chrono::time_point_cast<core::TimePoint::duration>(std::chrono::system_clock::now()));
-  auto settings = Settings({receiver.Destination()});
+  receiver.set_answer([&](const Json&) { return down.load() ? 503 : 200; });
+  core::ManualClock clock(StoreTime());
+  auto settings = Settings({Webhook(receiver, "s3cret")});
   settings.retry.max_attempts = 1000;
   REQUIRE(outbox::InstallPublisher(*store, settings).ok());
   outbox::Relay::Options options;
@@ -218,21 +177,17 @@ TEST_CASE("http: signed, in order per key while keys go in parallel, after an ou
   REQUIRE(relay.Start().ok());
   for (int i = 0; i < 200; ++i)
     REQUIRE(store->Append(Event("order-" + std::to_string(i % 10), "OrderShipped", i)).ok());
-  WaitUntil(
-      [&] {
-        std::lock_guard<std::mutex> lock(receiver.mu);
-        return receiver.requests.size() >= 10;  // every key's first message tried
-      },
-      &clock);
+  WaitUntil([&] { return receiver.seen().requests.size() >= 10; },  // each key's first tried
+            &clock);
   down.store(false);  // back
   WaitUntil([&] { return All(*store, "pending").empty(); }, &clock);
   relay.Stop();
 
-  std::lock_guard<std::mutex> lock(receiver.mu);
-  CHECK(receiver.received.size() == 200);
-  CHECK(receiver.bad_signatures == 0);
+  const WebhookReceiver::Seen seen = receiver.seen();
+  CHECK(seen.firsts.size() == 200);
+  CHECK(seen.bad_signatures == 0);
   std::map<std::string, int> last;
-  for (const Json& event : receiver.received) {
+  for (const Json& event : seen.firsts) {
     const std::string key = event["stream"];
     if (last.count(key)) CHECK(event["data"]["n"].get<int>() > last[key]);
     last[key] = event["data"]["n"];
@@ -244,13 +199,11 @@ TEST_CASE("http: signed, in order per key while keys go in parallel, after an ou
 TEST_CASE("http: a 4xx is dead at once, retries end dead, and retry delivers", "[outbox]") {
   TempDir dir;
   auto store = OpenTestStore("sqlite", dir);
-  Receiver receiver("");
+  WebhookReceiver receiver;
   std::atomic<int> status{400};
-  receiver.answer = [&](const Json&) { return status.load(); };
-  // Starts at the store's (real) time, so fresh messages are due at once.
-  core::ManualClock clock(
-      std::chrono::time_point_cast<core::TimePoint::duration>(std::chrono::system_clock::now()));
-  auto settings = Settings({receiver.Destination()});
+  receiver.set_answer([&](const Json&) { return status.load(); });
+  core::ManualClock clock(StoreTime());
+  auto settings = Settings({Webhook(receiver, "")});
   REQUIRE(outbox::InstallPublisher(*store, settings).ok());
   outbox::Relay::Options options;
   options.clock = &clock;
@@ -280,66 +233,10 @@ TEST_CASE("http: a 4xx is dead at once, retries end dead, and retry delivers", "
         StatusCode::kNotFound);
   WaitUntil([&] { return All(*store, "delivered").size() == 1; }, &clock);
   relay.Stop();
-  std::lock_guard<std::mutex> lock(receiver.mu);
-  REQUIRE(receiver.received.size() == 1);
-  CHECK(receiver.received[0]["data"]["n"] == 1);
+  const auto firsts = receiver.seen().firsts;
+  REQUIRE(firsts.size() == 1);
+  CHECK(firsts[0]["data"]["n"] == 1);
 }
-
-namespace {
-
-// A loopback port nobody listens on right now (the kernel's pick for port 0).
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-// A private `nats-server -js` on a free loopback port with its store in a temp dir.
-struct NatsServer {
-  TempDir dir;
-  int port;
-  std::unique_ptr<Subprocess> process;
-  explicit NatsServer(int port_ = FreePort()) : port(port_) {
-    process = std::make_unique<Subprocess>(
-        std::vector<std::string>{"nats-server", "-js", "-a", "127.0.0.1", "-p",
-                                 std::to_string(port), "-sd", dir.File("js")},
-        dir.File("stderr"));
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (true) {  // wait until it accepts connections
-      natsConnection* nc = nullptr;
-      if (natsConnection_ConnectTo(&nc, url().c_str()) == NATS_OK) {
-        natsConnection_Destroy(nc);
-        break;
-      }
-      REQUIRE(std::chrono::steady_clock::now() < deadline);
-      std::this_thread::sleep_for(milliseconds(50));
-    }
-  }
-  std::string url() const { return "nats://127.0.0.1:" + std::to_string(port); }
-
-  // Messages stored in `stream`.
-  int64_t Count(const std::string& stream) const {
-    natsConnection* nc = nullptr;
-    REQUIRE(natsConnection_ConnectTo(&nc, url().c_str()) == NATS_OK);
-    jsCtx* js = nullptr;
-    REQUIRE(natsConnection_JetStream(&js, nc, nullptr) == NATS_OK);
-    jsStreamInfo* info = nullptr;
-    REQUIRE(js_GetStreamInfo(&info, js, stream.c_str(), nullptr, nullptr) == NATS_OK);
-    int64_t n = static_cast<int64_t>(info->State.Msgs);
-    jsStreamInfo_Destroy(info);
-    jsCtx_Destroy(js);
-    natsConnection_Destroy(nc);
-    return n;
-  }
-};
-
-}  // namespace
 
 TEST_CASE("nats: JetStream receives every message once, also after a forced re-delivery",
           "[outbox][nats]") {
@@ -406,7 +303,7 @@ TEST_CASE("nats: a server that is down at start is connected to later, and gets 
           "[outbox][nats]") {
   TempDir dir;
   auto store = OpenTestStore("sqlite", dir);
-  const int port = FreePort();
+  const int port = FreeLoopbackPort();
   outbox::Destination d;
   d.name = "bus";
   d.type = outbox::Destination::Type::kNats;

@@ -1,15 +1,12 @@
-#include <httplib.h>
-
 #include <catch2/catch.hpp>
 #include <map>
-#include <mutex>
 #include <random>
 #include <set>
 #include <thread>
 
-#include "core/digest.h"
 #include "core/json.h"
 #include "tests/support/rivulet_server.h"
+#include "tests/support/webhook_receiver.h"
 
 using namespace rivulet;
 using namespace rivulet::testing;
@@ -17,39 +14,6 @@ using core::Json;
 using std::chrono::milliseconds;
 
 namespace {
-
-// A webhook receiver that deduplicates by Idempotency-Key and checks signatures.
-struct Webhook {
-  httplib::Server server;
-  std::thread thread;
-  int port = 0;
-  std::mutex mu;
-  std::map<std::string, int> requests;  // id -> requests
-  std::vector<Json> firsts;             // first delivery of each id, in arrival order
-  int bad_signatures = 0;
-
-  Webhook() {
-    server.new_task_queue = [] { return new httplib::ThreadPool(32); };
-    server.set_keep_alive_max_count(100'000);
-    server.Post("/hooks", [this](const httplib::Request& req, httplib::Response& res) {
-      std::this_thread::sleep_for(milliseconds(2));  // slow enough to be killed mid-batch
-      std::lock_guard<std::mutex> lock(mu);
-      if (req.get_header_value("Rivulet-Signature") !=
-          "sha256=" + core::HmacSha256Hex("hook-secret", req.body)) {
-        ++bad_signatures;
-      }
-      if (++requests[req.get_header_value("Idempotency-Key")] == 1)
-        firsts.push_back(Json::parse(req.body));
-      res.status = 204;
-    });
-    port = server.bind_to_any_port("127.0.0.1");
-    thread = std::thread([this] { server.listen_after_bind(); });
-  }
-  ~Webhook() {
-    server.stop();
-    thread.join();
-  }
-};
 
 std::string OutboxYaml(int port) {
   return R"(outbox:
@@ -66,8 +30,9 @@ std::string OutboxYaml(int port) {
 
 TEST_CASE("outbox: kill -9 of the relay mid-batch re-delivers with the same ids, once each",
           "[outbox][crash]") {
-  Webhook hook;
-  RivuletServer server("", OutboxYaml(hook.port));
+  // Slow enough (2 ms a request) to be killed mid-batch.
+  WebhookReceiver hook("hook-secret", milliseconds(2));
+  RivuletServer server("", OutboxYaml(hook.port()));
   {
     auto client = server.Client();
     for (int i = 0; i < 400; ++i) {
@@ -95,11 +60,11 @@ TEST_CASE("outbox: kill -9 of the relay mid-batch re-delivers with the same ids,
     REQUIRE(std::chrono::steady_clock::now() < deadline);
     std::this_thread::sleep_for(milliseconds(50));
   }
-  std::lock_guard<std::mutex> lock(hook.mu);
-  CHECK(hook.bad_signatures == 0);
-  CHECK(hook.firsts.size() == 400);  // every message, once after deduplication
+  const WebhookReceiver::Seen seen = hook.seen();
+  CHECK(seen.bad_signatures == 0);
+  CHECK(seen.firsts.size() == 400);  // every message, once after deduplication
   std::map<std::string, int> last;
-  for (const Json& event : hook.firsts) {  // and in order per stream
+  for (const Json& event : seen.firsts) {  // and in order per stream
     const std::string key = event["stream"];
     if (last.count(key)) CHECK(event["data"]["n"].get<int>() > last[key]);
     last[key] = event["data"]["n"];

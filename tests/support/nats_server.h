@@ -1,0 +1,31 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "tests/support/subprocess.h"
+#include "tests/support/temp_dir.h"
+
+namespace rivulet::testing {
+
+// A loopback port nobody listens on right now (the kernel's pick for port 0).
+int FreeLoopbackPort();
+
+// A private `nats-server -js` on `port` (a free one by default) with its store in a
+// temporary directory; ready when constructed (throws otherwise), killed on destruction.
+class NatsServer {
+ public:
+  explicit NatsServer(int port = FreeLoopbackPort());
+
+  std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
+  // Messages stored in `stream`.
+  int64_t Count(const std::string& stream) const;
+
+ private:
+  TempDir dir_;
+  int port_;
+  std::unique_ptr<Subprocess> process_;
+};
+
+}  // namespace rivulet::testing
