@@ -63,12 +63,17 @@ Result<Generation> FromRow(const SqlRow& row) {
 }
 
 // sqlite_stat1 rows are keyed by table name and survive DROP TABLE and ALTER TABLE
-// RENAME, so they are moved and removed with the tables they describe.
-Status ForgetStatistics(eventstore::Transaction& tx, const std::string& table) {
+// RENAME, so they are moved and removed with the tables they describe: `table`'s rows
+// are deleted, or with `renamed_to` they replace that table's.
+Status MoveStatistics(eventstore::Transaction& tx, const std::string& table,
+                      const std::string& renamed_to = "") {
   ASSIGN_OR_RETURN(SqlRows exists,
                    tx.Query("SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_stat1'", {}));
   if (exists.empty()) return Status::Ok();
-  return tx.Execute("DELETE FROM sqlite_stat1 WHERE tbl = $1", {table});
+  if (renamed_to.empty()) return tx.Execute("DELETE FROM sqlite_stat1 WHERE tbl = $1", {table});
+  RETURN_IF_ERROR(tx.Execute("DELETE FROM sqlite_stat1 WHERE tbl = $1", {renamed_to}));
+  // The renamed table keeps its indexes (and their names), so their statistics hold.
+  return tx.Execute("UPDATE sqlite_stat1 SET tbl = $1 WHERE tbl = $2", {renamed_to, table});
 }
 
 int StructuredCount(const core::Json& doc, const std::vector<std::string>& indexes) {
@@ -133,7 +138,7 @@ Status ProjectionTables::Create(eventstore::Transaction& tx, const Generation& g
       {g.name, g.generation, g.role, core::DumpJson(g.definition), g.hash, g.position, end, g.owner,
        g.lease_until, now}));
   const std::string table = TableOf(g);
-  RETURN_IF_ERROR(ForgetStatistics(tx, table));
+  RETURN_IF_ERROR(MoveStatistics(tx, table));
   std::string ddl =
       "DROP TABLE IF EXISTS " + Quote(table) + "; CREATE TABLE " + Quote(table) +
       " (key TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL, structured INTEGER NOT NULL DEFAULT 0";
@@ -157,7 +162,7 @@ Status ProjectionTables::Drop(eventstore::Transaction& tx, const Generation& g) 
   RETURN_IF_ERROR(
       tx.Execute("DELETE FROM projection_generations WHERE name = $1 AND generation = $2",
                  {g.name, g.generation}));
-  RETURN_IF_ERROR(ForgetStatistics(tx, TableOf(g)));
+  RETURN_IF_ERROR(MoveStatistics(tx, TableOf(g)));
   return tx.ExecuteScript("DROP TABLE IF EXISTS " + Quote(TableOf(g)) + ";");
 }
 
@@ -183,14 +188,7 @@ Status ProjectionTables::Swap(eventstore::Transaction& tx, const std::string& na
   RETURN_IF_ERROR(tx.ExecuteScript("DROP TABLE IF EXISTS " + Quote(live_table) + "; ALTER TABLE " +
                                    Quote(candidate_table) + " RENAME TO " + Quote(live_table) +
                                    ";"));
-  RETURN_IF_ERROR(ForgetStatistics(tx, live_table));
-  ASSIGN_OR_RETURN(SqlRows stats,
-                   tx.Query("SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_stat1'", {}));
-  if (!stats.empty()) {
-    // The renamed table keeps its indexes (and their names), so their statistics hold.
-    RETURN_IF_ERROR(tx.Execute("UPDATE sqlite_stat1 SET tbl = $1 WHERE tbl = $2",
-                               {live_table, candidate_table}));
-  }
+  RETURN_IF_ERROR(MoveStatistics(tx, candidate_table, live_table));
   RETURN_IF_ERROR(
       tx.Execute("DELETE FROM projection_generations WHERE name = $1 AND role = 'live'", {name}));
   // A live copy follows the log to its head, whatever a replay bounded it to.

@@ -318,7 +318,7 @@ Status SagaEngine::RecordCall(SagaInstance& inst, bool compensation, Followups& 
     if (!body.ok()) {
       error = "body: " + body.status().message();
     } else {
-      request.body = body->dump();
+      request.body = std::move(body).value();
     }
   }
   for (const auto& [name, t] : call.headers) {
@@ -625,21 +625,19 @@ std::optional<std::pair<std::string, std::string>> SagaEngine::SagaOfStream(
   return std::make_pair(best->name, stream.substr(kPrefix.size() + best->name.size() + 1));
 }
 
-void SagaEngine::StartFromTrigger(const SagaDefinition& saga,
-                                  const eventstore::RecordedEvent& event, int64_t now,
-                                  Followups& followups) {
-  Json json = event.ToJson();
+void SagaEngine::StartFromTrigger(const SagaDefinition& saga, const Json& json, int64_t position,
+                                  int64_t now, Followups& followups) {
   if (saga.trigger_match && !saga.trigger_match->Matches(json)) return;
   auto id = saga.id->EvaluateString(json);
   if (!id.ok() || id->empty()) {
     std::fprintf(stderr, "rivulet: saga %s: no instance id for the event at position %lld: %s\n",
-                 saga.name.c_str(), static_cast<long long>(event.position),
+                 saga.name.c_str(), static_cast<long long>(position),
                  id.ok() ? "the id is empty" : id.status().message().c_str());
     return;
   }
   const std::string key = KeyOf(saga.name, *id);
   if (instances_.count(key)) return;  // a duplicate trigger of a running instance
-  auto inst = NewInstance(saga, *id, json, event.position, now);
+  auto inst = NewInstance(saga, *id, json, position, now);
   if (!inst.ok()) return;
   auto [it, inserted] = instances_.emplace(key, std::move(inst).value());
   new_instances_.insert(key);
@@ -667,21 +665,20 @@ void SagaEngine::ConsumeLog(int64_t now, Followups& followups) {
         auto done = finished_versions_.find(key);
         if (done != finished_versions_.end() && e.version <= done->second) continue;
       }
-      // Written by someone else: the CLI, an HTTP request, another process.
-      if (it == instances_.end() ? e.type != "SagaCompleted" && e.type != "SagaCompensated" &&
-                                       e.type != "SagaAborted" && e.type != "SagaFailed"
-                                 : e.version > it->second.version && !dirty_.count(key)) {
+      // Written by someone else: the CLI, an HTTP request, another process. (Of saga
+      // events, log_types_ lets through only those others write.)
+      if (it == instances_.end() || (e.version > it->second.version && !dirty_.count(key))) {
         Reload(key, now, followups);
       }
       continue;
     }
+    const Json json = e.ToJson();  // what triggers and awaits match against
     for (const auto& saga : sagas_) {
       if (saga.trigger_type && *saga.trigger_type == e.type)
-        StartFromTrigger(saga, e, now, followups);
+        StartFromTrigger(saga, json, e.position, now, followups);
     }
     auto range = waiters_.equal_range(e.type);
     if (range.first == range.second) continue;
-    Json json = e.ToJson();
     for (auto w = range.first; w != range.second;) {
       auto inst = instances_.find(w->second.key);
       if (inst == instances_.end() || inst->second.machine->phase() != Phase::kAwaitingEvent ||

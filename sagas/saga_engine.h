@@ -119,7 +119,8 @@ class SagaEngine {
   void ApplyResult(const CallResult& result, int64_t now, Followups& followups);
   void FireTimer(const Timer& timer, int64_t now, Followups& followups);
   void ConsumeLog(int64_t now, Followups& followups);
-  void StartFromTrigger(const SagaDefinition& saga, const eventstore::RecordedEvent& event,
+  // `event` is the trigger event as JSON, at `position` in the log.
+  void StartFromTrigger(const SagaDefinition& saga, const core::Json& event, int64_t position,
                         int64_t now, Followups& followups);
   void RegisterWait(const std::string& key, Followups& followups);
   void Commit(int64_t now, Followups& followups);
