@@ -1,7 +1,9 @@
 // rivulet_bench: the numbers of SPEC section 8, each beside the physical limit measured
 // in the same run. Prints one JSON document on stdout; progress goes to stderr.
 //
-//   rivulet_bench [--quick]      --quick: small sizes, for a smoke run
+//   rivulet_bench [--quick] [--only outbox]
+//     --quick: small sizes, for a smoke run
+//     --only SECTION: run one section and print its figures alone (while tuning it)
 
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -49,12 +51,34 @@ core::Json Beside(core::Json target, double limit, const std::string& limit_name
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  bool quick = false;
+  std::string only;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) {
+      quick = true;
+    } else if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+      only = argv[++i];
+    } else {
+      std::cerr << "usage: rivulet_bench [--quick] [--only outbox]" << std::endl;
+      return 2;
+    }
+  }
   const double seconds = quick ? 0.5 : 3.0;
   const int64_t raw_rows = quick ? 20'000 : 300'000;
   const int64_t batched_events = quick ? 20'000 : 300'000;
 
   testing::TempDir dir;
+  if (only == "outbox") {
+    std::cout << MeasureOutbox(dir.path(), quick ? 5'000 : 100'000, quick ? 100 : 1'000,
+                               quick ? 500 : 2'000)
+                     .dump(2)
+              << std::endl;
+    return 0;
+  }
+  if (!only.empty()) {
+    std::cerr << "rivulet_bench: no section " << only << std::endl;
+    return 2;
+  }
   core::Json report;
   utsname uts{};
   uname(&uts);

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <string_view>
 #include <unordered_set>
 
 #include "outbox/sink.h"
@@ -38,8 +39,7 @@ class JsonlSink final : public Sink {
     while (pos < tail.size()) {
       size_t end = tail.find('\n', pos);
       if (end == std::string::npos) break;  // a torn last line: not delivered
-      auto line = core::Json::parse(tail.substr(pos, end - pos), nullptr, false);
-      if (line.is_object() && line.contains("id") && line["id"].is_string()) Remember(line["id"]);
+      Remember(LineId(std::string_view(tail).substr(pos, end - pos)));
       pos = end + 1;
     }
     if (pos < tail.size() && size > 0) {
@@ -60,8 +60,8 @@ class JsonlSink final : public Sink {
       if (written_.count(m.id)) continue;  // in the file already
       text += "{\"id\":" + core::DumpJson(core::Json(m.id)) +
               ",\"destination\":" + core::DumpJson(core::Json(m.destination)) +
-              ",\"key\":" + core::DumpJson(core::Json(m.key)) +
-              ",\"headers\":" + core::DumpJson(m.headers) + ",\"payload\":" + m.payload + "}\n";
+              ",\"key\":" + core::DumpJson(core::Json(m.key)) + ",\"headers\":" + m.headers +
+              ",\"payload\":" + m.payload + "}\n";
     }
     std::string error;
     size_t done = 0;
@@ -88,10 +88,26 @@ class JsonlSink final : public Sink {
   }
 
  private:
-  static constexpr off_t kTail = 8 << 20;
+  static constexpr off_t kTail = 32 << 20;
+
+  // The id of a line this sink wrote ({"id":"<uuid>",...} without escapes), or of any
+  // other JSON line with a string id; "" if none.
+  static std::string LineId(std::string_view line) {
+    constexpr std::string_view kPrefix = "{\"id\":\"";
+    if (line.substr(0, kPrefix.size()) == kPrefix) {
+      size_t end = line.find('"', kPrefix.size());
+      std::string_view id = line.substr(kPrefix.size(), end - kPrefix.size());
+      if (end != std::string_view::npos && id.find('\\') == std::string_view::npos)
+        return std::string(id);
+    }
+    auto parsed = core::Json::parse(line, nullptr, false);
+    if (parsed.is_object() && parsed.contains("id") && parsed["id"].is_string())
+      return parsed["id"];
+    return "";
+  }
 
   void Remember(const std::string& id) {
-    if (!written_.insert(id).second) return;
+    if (id.empty() || !written_.insert(id).second) return;
     order_.push_back(id);
     if (order_.size() > 200'000) {
       written_.erase(order_.front());

@@ -1,7 +1,10 @@
 #include <nats/nats.h>
 
-#include <map>
+#include <algorithm>
 #include <mutex>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "outbox/sink.h"
 
@@ -95,69 +98,110 @@ class NatsSink final : public Sink {
     return Status::Ok();
   }
 
-  bool ordered_batches() const override { return false; }
+  bool ordered_batches() const override { return true; }
 
   std::vector<Delivery> Deliver(const std::vector<Message>& batch) override {
     std::vector<Delivery> out(batch.size());
+    for (Delivery& d : out) d.attempted = false;
+    // Each key's messages, in batch (seq) order.
+    std::vector<std::vector<size_t>> keys;
+    {
+      std::unordered_map<std::string_view, size_t> key_index;
+      for (size_t i = 0; i < batch.size(); ++i) {
+        auto [it, added] = key_index.emplace(batch[i].key, keys.size());
+        if (added) keys.emplace_back();
+        keys[it->second].push_back(i);
+      }
+    }
+    // Wave w publishes the w-th message of every key that has not failed yet; the wave's
+    // acknowledgements all arrive before the next, so a key's order holds.
     {
       std::lock_guard<std::mutex> lock(mu_);
-      errors_.clear();
+      errors_.clear();  // late errors of messages given up on in an earlier batch
     }
-    std::map<std::string, size_t> index;
-    for (size_t i = 0; i < batch.size(); ++i) {
-      const Message& m = batch[i];
-      index[m.id] = i;
-      core::Json event = core::Json::parse(m.payload, nullptr, false);
-      auto subject = destination_.subject->EvaluateString(event);
-      if (!subject.ok()) {
-        out[i].retryable = false;
-        out[i].error = "subject: " + subject.status().message();
-        continue;
+    std::vector<bool> stopped(keys.size(), false);
+    for (size_t wave = 0;; ++wave) {
+      std::vector<size_t> sent;
+      bool any_left = false;
+      for (size_t k = 0; k < keys.size(); ++k) {
+        if (stopped[k] || wave >= keys[k].size()) continue;
+        any_left = true;
+        const size_t i = keys[k][wave];
+        out[i].attempted = true;
+        if (Publish(batch[i], out[i])) sent.push_back(i);
+        if (!out[i].error.empty()) stopped[k] = true;
       }
-      natsMsg* msg = nullptr;
-      natsStatus s = natsMsg_Create(&msg, subject->c_str(), nullptr, m.payload.data(),
-                                    static_cast<int>(m.payload.size()));
-      if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Nats-Msg-Id", m.id.c_str());
-      for (auto h = m.headers.begin(); s == NATS_OK && h != m.headers.end(); ++h) {
-        if (h->is_string())
-          s = natsMsgHeader_Set(msg, h.key().c_str(), h->get<std::string>().c_str());
+      if (!any_left) break;
+      const bool all_acknowledged = AwaitAcknowledgements(batch, sent, out);
+      for (size_t k = 0; k < keys.size(); ++k) {
+        if (!stopped[k] && wave < keys[k].size() && !out[keys[k][wave]].delivered)
+          stopped[k] = true;
       }
-      if (s == NATS_OK) s = js_PublishMsgAsync(js_, &msg, nullptr);  // takes the message
-      if (msg != nullptr) natsMsg_Destroy(msg);
-      if (s != NATS_OK) out[i].error = "publish: " + Text(s);
+      if (!all_acknowledged) break;  // the server is gone or slow: try again next round
     }
+    return out;
+  }
+
+ private:
+  // Starts an asynchronous publish; false (with the error) if it could not be sent.
+  bool Publish(const Message& m, Delivery& d) {
+    core::Json event = core::Json::parse(m.payload, nullptr, false);
+    auto subject = destination_.subject->EvaluateString(event);
+    if (!subject.ok()) {
+      d.retryable = false;
+      d.error = "subject: " + subject.status().message();
+      return false;
+    }
+    natsMsg* msg = nullptr;
+    natsStatus s = natsMsg_Create(&msg, subject->c_str(), nullptr, m.payload.data(),
+                                  static_cast<int>(m.payload.size()));
+    if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Nats-Msg-Id", m.id.c_str());
+    const core::Json headers = m.Headers();
+    for (auto h = headers.begin(); s == NATS_OK && h != headers.end(); ++h) {
+      if (h->is_string())
+        s = natsMsgHeader_Set(msg, h.key().c_str(), h->get<std::string>().c_str());
+    }
+    if (s == NATS_OK) s = js_PublishMsgAsync(js_, &msg, nullptr);  // takes the message
+    if (msg != nullptr) natsMsg_Destroy(msg);
+    if (s != NATS_OK) d.error = "publish: " + Text(s);
+    return s == NATS_OK;
+  }
+
+  // Waits for the acknowledgements of `sent` and sets their outcomes; false if some did
+  // not come within the destination's timeout.
+  bool AwaitAcknowledgements(const std::vector<Message>& batch, const std::vector<size_t>& sent,
+                             std::vector<Delivery>& out) {
     jsPubOptions wait;
     jsPubOptions_Init(&wait);
     wait.MaxWait = destination_.timeout.count();
     natsStatus done = js_PublishAsyncComplete(js_, &wait);
-    std::map<std::string, std::string> unacked;
+    std::unordered_set<std::string> unacked;
     if (done != NATS_OK) {
       natsMsgList pending{};
       if (js_PublishAsyncGetPendingList(&pending, js_) == NATS_OK) {
         for (int i = 0; i < pending.Count; ++i) {
           const char* id = nullptr;
           if (natsMsgHeader_Get(pending.Msgs[i], "Nats-Msg-Id", &id) == NATS_OK && id != nullptr)
-            unacked[id] = "no acknowledgement within the timeout";
+            unacked.insert(id);
         }
         natsMsgList_Destroy(&pending);
       }
     }
     std::lock_guard<std::mutex> lock(mu_);
-    for (size_t i = 0; i < batch.size(); ++i) {
-      if (!out[i].error.empty()) continue;
+    for (size_t i : sent) {
       const std::string& id = batch[i].id;
       if (auto e = errors_.find(id); e != errors_.end()) {
         out[i].error = e->second;
-      } else if (auto u = unacked.find(id); u != unacked.end()) {
-        out[i].error = u->second;
+        errors_.erase(e);
+      } else if (unacked.count(id)) {
+        out[i].error = "no acknowledgement within the timeout";
       } else {
         out[i].delivered = true;
       }
     }
-    return out;
+    return done == NATS_OK;
   }
 
- private:
   static void OnError(jsCtx*, jsPubAckErr* pae, void* closure) {
     auto* self = static_cast<NatsSink*>(closure);
     const char* id = nullptr;
@@ -171,7 +215,7 @@ class NatsSink final : public Sink {
   natsConnection* nc_ = nullptr;
   jsCtx* js_ = nullptr;
   std::mutex mu_;
-  std::map<std::string, std::string> errors_;  // GUARDED_BY(mu_): message id -> error
+  std::unordered_map<std::string, std::string> errors_;  // GUARDED_BY(mu_): message id -> error
 };
 
 }  // namespace

@@ -30,6 +30,14 @@ const std::vector<eventstore::Migration>& Migrations() {
        "CREATE INDEX outbox_by_status ON outbox_messages (status, destination, seq);"
        "CREATE INDEX outbox_delivered ON outbox_messages (delivered_at) "
        "  WHERE status = 'delivered';"},
+      // Every delivery moved a row within a full (status, destination, seq) index; partial
+      // indexes over the pending and the dead rows answer the same queries, and a
+      // delivery only removes an entry from them.
+      {2, "outbox: partial indexes of pending and dead messages instead of one over all",
+       "DROP INDEX outbox_by_status;"
+       "CREATE INDEX outbox_pending_in_order ON outbox_messages (destination, seq) "
+       "  WHERE status = 'pending';"
+       "CREATE INDEX outbox_dead ON outbox_messages (destination, seq) WHERE status = 'dead';"},
   };
   return *migrations;
 }
@@ -44,8 +52,7 @@ Message FromRow(const SqlRow& row) {
   m.id = std::get<std::string>(row[1]);
   m.destination = std::get<std::string>(row[2]);
   m.key = std::get<std::string>(row[3]);
-  m.headers = core::Json::parse(std::get<std::string>(row[4]), nullptr, false);
-  if (!m.headers.is_object()) m.headers = core::Json::object();
+  m.headers = std::get<std::string>(row[4]);
   m.payload = std::get<std::string>(row[5]);
   m.status = std::get<std::string>(row[6]);
   m.attempts = std::get<int64_t>(row[7]);
@@ -65,6 +72,11 @@ std::vector<Message> FromRows(const SqlRows& rows) {
 
 }  // namespace
 
+core::Json Message::Headers() const {
+  core::Json parsed = core::Json::parse(headers, nullptr, false);
+  return parsed.is_object() ? parsed : core::Json::object();
+}
+
 core::Json Message::ToJson() const {
   core::Json payload_json = core::Json::parse(payload, nullptr, false);
   return core::Json{{"id", id},
@@ -76,7 +88,7 @@ core::Json Message::ToJson() const {
                     {"last_error", last_error.empty() ? core::Json() : core::Json(last_error)},
                     {"created_at", created_at},
                     {"delivered_at", delivered_at ? core::Json(*delivered_at) : core::Json()},
-                    {"headers", headers},
+                    {"headers", Headers()},
                     {"payload", payload_json.is_discarded() ? core::Json(payload) : payload_json}};
 }
 
@@ -91,7 +103,7 @@ Status OutboxStore::Insert(eventstore::Transaction& tx, const Message& m) {
   return tx.Execute(
       "INSERT INTO outbox_messages (id, destination, key, headers, payload, status, attempts, "
       "next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6)",
-      {m.id, m.destination, m.key, core::DumpJson(m.headers), m.payload, m.created_at});
+      {m.id, m.destination, m.key, m.headers, m.payload, m.created_at});
 }
 
 Result<std::vector<Message>> OutboxStore::Deliverable(eventstore::EventStore& store,
@@ -109,12 +121,12 @@ Result<std::vector<Message>> OutboxStore::Deliverable(eventstore::EventStore& st
 
 Result<std::vector<Message>> OutboxStore::PendingInOrder(eventstore::EventStore& store,
                                                          const std::string& destination,
-                                                         int limit) {
+                                                         int64_t after_seq, int limit) {
   ASSIGN_OR_RETURN(SqlRows rows,
                    store.Query(std::string("SELECT ") + kColumns +
                                    " FROM outbox_messages WHERE status = 'pending' AND "
-                                   "destination = $1 ORDER BY seq LIMIT $2",
-                               {destination, static_cast<int64_t>(limit)}));
+                                   "destination = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                               {destination, after_seq, static_cast<int64_t>(limit)}));
   return FromRows(rows);
 }
 
@@ -214,8 +226,10 @@ Result<std::vector<Message>> OutboxStore::List(eventstore::EventStore& store,
 Result<std::vector<std::tuple<std::string, std::string, int64_t>>> OutboxStore::Counts(
     eventstore::EventStore& store) {
   ASSIGN_OR_RETURN(SqlRows rows,
-                   store.Query("SELECT destination, status, count(*) FROM outbox_messages WHERE "
-                               "status != 'delivered' GROUP BY destination, status"));
+                   store.Query("SELECT destination, 'pending', count(*) FROM outbox_messages "
+                               "WHERE status = 'pending' GROUP BY destination UNION ALL "
+                               "SELECT destination, 'dead', count(*) FROM outbox_messages "
+                               "WHERE status = 'dead' GROUP BY destination"));
   std::vector<std::tuple<std::string, std::string, int64_t>> out;
   for (const SqlRow& row : rows) {
     out.emplace_back(std::get<std::string>(row[0]), std::get<std::string>(row[1]),

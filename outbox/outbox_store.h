@@ -28,7 +28,7 @@ struct Message {
   std::string id;
   std::string destination;
   std::string key;
-  core::Json headers = core::Json::object();
+  std::string headers = "{}";  // JSON object text, as stored; Headers() parses it
   std::string payload;
   std::string status;
   int64_t attempts = 0;
@@ -37,7 +37,8 @@ struct Message {
   int64_t created_at = 0;
   std::optional<int64_t> delivered_at;
 
-  core::Json ToJson() const;  // for GET /v1/outbox (payload parsed)
+  core::Json Headers() const;  // the headers object ({} if the text is not one)
+  core::Json ToJson() const;   // for GET /v1/outbox (payload parsed)
 };
 
 class OutboxStore {
@@ -52,9 +53,10 @@ class OutboxStore {
   static Result<std::vector<Message>> Deliverable(eventstore::EventStore& store,
                                                   const std::string& destination, int64_t now,
                                                   int limit);
-  // Pending messages of `destination` in seq order, due or not (jsonl writes them all).
+  // Pending messages of `destination` with seq > after_seq, in seq order, due or not.
   static Result<std::vector<Message>> PendingInOrder(eventstore::EventStore& store,
-                                                     const std::string& destination, int limit);
+                                                     const std::string& destination,
+                                                     int64_t after_seq, int limit);
   // The earliest next_attempt_at among pending messages of `destination`.
   static Result<std::optional<int64_t>> NextDue(eventstore::EventStore& store,
                                                 const std::string& destination);

@@ -29,8 +29,8 @@ Status InstallPublisher(eventstore::EventStore& store, const OutboxSettings& set
         m.id = core::Uuid::NewV4().ToString();
         m.destination = destination;
         m.key = e.stream;
-        m.headers =
-            core::Json{{"Rivulet-Event-Type", e.type}, {"Rivulet-Event-Id", e.id.ToString()}};
+        m.headers = core::DumpJson(
+            core::Json{{"Rivulet-Event-Type", e.type}, {"Rivulet-Event-Id", e.id.ToString()}});
         m.payload = payload;
         m.created_at = tx.now_millis();
         RETURN_IF_ERROR(OutboxStore::Insert(tx, m));

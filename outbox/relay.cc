@@ -1,8 +1,10 @@
 #include "outbox/relay.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <future>
 #include <map>
-#include <set>
+#include <unordered_set>
 
 #include "core/random.h"
 #include "core/status_macros.h"
@@ -75,8 +77,80 @@ void Relay::Stop() {
   if (options_.metrics != nullptr && collector_ != 0) options_.metrics->RemoveCollector(collector_);
 }
 
-void Relay::Run(const Destination& destination, Sink& sink, bool open) {
+namespace {
+
+// A batch of ordered sinks is cut at this many bytes, so that the two batches that can
+// be in flight (one delivered, one being marked) stay within the 32 MiB the jsonl sink
+// reads back on start.
+constexpr size_t kOrderedBatchBytes = 12 << 20;
+constexpr int kOrderedBatchMessages = 20'000;
+constexpr int kHeadsPerRound = 1000;
+
+}  // namespace
+
+Result<Relay::Batch> Relay::NextBatch(const Destination& destination, bool ordered,
+                                      int64_t after_seq, int64_t now) {
+  Batch batch;
+  if (!ordered) {
+    ASSIGN_OR_RETURN(batch.messages,
+                     OutboxStore::Deliverable(store_, destination.name, now, kHeadsPerRound));
+    return batch;
+  }
+  // In seq order, several per key; a key whose oldest pending message is not due yet
+  // waits entirely.
+  ASSIGN_OR_RETURN(
+      std::vector<Message> pending,
+      OutboxStore::PendingInOrder(store_, destination.name, after_seq, kOrderedBatchMessages));
+  std::unordered_set<std::string> blocked;
+  size_t bytes = 0;
+  for (Message& m : pending) {
+    if (blocked.count(m.key)) continue;
+    if (m.next_attempt_at > now) {
+      blocked.insert(m.key);
+      continue;
+    }
+    bytes += m.payload.size() + m.id.size() + m.key.size() + 64;
+    if (bytes > kOrderedBatchBytes && !batch.messages.empty()) {
+      batch.cut = true;
+      break;
+    }
+    batch.messages.push_back(std::move(m));
+  }
+  batch.blocked = !blocked.empty();
+  return batch;
+}
+
+Status Relay::Mark(const Batch& batch, const std::vector<Delivery>& outcomes, int64_t done) {
   const core::RetryPolicy& policy = settings_.retry;
+  const std::vector<Message>& messages = batch.messages;
+  Status marked = store_.Write([&](eventstore::Transaction& tx) -> Status {
+    std::vector<int64_t> delivered;
+    for (size_t i = 0; i < messages.size(); ++i) {
+      const Message& m = messages[i];
+      const Delivery& d = outcomes[i];
+      if (!d.attempted) continue;
+      if (d.delivered) {
+        delivered.push_back(m.seq);
+        continue;
+      }
+      std::optional<int64_t> retry_at;
+      if (d.retryable && policy.AttemptsLeft(static_cast<int>(m.attempts + 1))) {
+        retry_at = done + policy.Delay(static_cast<int>(m.attempts + 1), core::RandomU64()).count();
+      }
+      RETURN_IF_ERROR(OutboxStore::MarkFailed(tx, m.seq, d.error, retry_at));
+    }
+    return OutboxStore::MarkDelivered(tx, delivered, done);
+  });
+  if (marked.ok() && latency_ != nullptr) {
+    for (size_t i = 0; i < messages.size(); ++i) {
+      if (outcomes[i].delivered)
+        latency_->Observe(static_cast<double>(done - messages[i].created_at) / 1000.0);
+    }
+  }
+  return marked;
+}
+
+void Relay::Run(const Destination& destination, Sink& sink, bool open) {
   while (!open && !stopping_.load()) {
     std::this_thread::sleep_for(std::chrono::seconds(1));
     Status opened = sink.Open();
@@ -85,36 +159,38 @@ void Relay::Run(const Destination& destination, Sink& sink, bool open) {
       std::fprintf(stderr, "rivulet: %s\n", opened.message().c_str());
     }
   }
+  // Ordered sinks deliver the next batch while the last one is being marked: the next
+  // read starts after the last batch's seq when that batch went out whole (every
+  // message delivered, no key held back), otherwise after the marking, from the start.
+  std::future<Status> marking;
+  int64_t after_seq = 0;
+  auto finish_marking = [&] {
+    if (!marking.valid()) return true;
+    Status marked = marking.get();
+    if (!marked.ok()) {
+      std::fprintf(stderr, "rivulet: outbox %s: marking deliveries: %s\n", destination.name.c_str(),
+                   marked.ToString().c_str());
+    }
+    return marked.ok();
+  };
   while (!stopping_.load()) {
     const int64_t seen = store_.HeadPosition();
     const int64_t now = options_.clock->NowMillis();
-    Result<std::vector<Message>> batch = std::vector<Message>();
-    if (sink.ordered_batches()) {
-      // In seq order; a key whose oldest pending message is not due yet waits entirely.
-      batch = OutboxStore::PendingInOrder(store_, destination.name, 20'000);
-      if (batch.ok()) {
-        std::set<std::string> blocked;
-        std::vector<Message> due;
-        for (Message& m : *batch) {
-          if (blocked.count(m.key)) continue;
-          if (m.next_attempt_at > now) {
-            blocked.insert(m.key);
-            continue;
-          }
-          due.push_back(std::move(m));
-        }
-        batch = std::move(due);
-      }
-    } else {
-      batch = OutboxStore::Deliverable(store_, destination.name, now, 1000);
-    }
+    Result<Batch> batch = NextBatch(destination, sink.ordered_batches(), after_seq, now);
     if (!batch.ok()) {
       std::fprintf(stderr, "rivulet: outbox %s: %s\n", destination.name.c_str(),
                    batch.status().ToString().c_str());
+      finish_marking();
+      after_seq = 0;
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
       continue;
     }
-    if (batch->empty()) {
+    if (batch->messages.empty()) {
+      const bool marked = finish_marking();
+      if (after_seq != 0 || !marked) {
+        after_seq = 0;  // read again from the start, after the marking
+        continue;
+      }
       // Wait for a commit (new messages come with appends) or the next retry time.
       auto next = OutboxStore::NextDue(store_, destination.name);
       int64_t wait_ms = 1000;
@@ -123,40 +199,37 @@ void Relay::Run(const Destination& destination, Sink& sink, bool open) {
           seen, std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms));
       continue;
     }
-    std::vector<Delivery> outcomes = sink.Deliver(*batch);
+    std::vector<Delivery> outcomes = sink.Deliver(batch->messages);
+
     const int64_t done = options_.clock->NowMillis();
-    if (attempts_ != nullptr) attempts_->Inc(batch->size());
-    Status marked = store_.Write([&](eventstore::Transaction& tx) -> Status {
-      std::vector<int64_t> delivered;
-      for (size_t i = 0; i < batch->size(); ++i) {
-        const Message& m = (*batch)[i];
-        const Delivery& d = outcomes[i];
-        if (d.delivered) {
-          delivered.push_back(m.seq);
-          continue;
-        }
-        std::optional<int64_t> retry_at;
-        if (d.retryable && policy.AttemptsLeft(static_cast<int>(m.attempts + 1))) {
-          retry_at =
-              done + policy.Delay(static_cast<int>(m.attempts + 1), core::RandomU64()).count();
-        }
-        RETURN_IF_ERROR(OutboxStore::MarkFailed(tx, m.seq, d.error, retry_at));
-      }
-      return OutboxStore::MarkDelivered(tx, delivered, done);
-    });
-    if (!marked.ok()) {
-      std::fprintf(stderr, "rivulet: outbox %s: marking deliveries: %s\n", destination.name.c_str(),
-                   marked.ToString().c_str());
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    if (attempts_ != nullptr) {
+      attempts_->Inc(std::count_if(outcomes.begin(), outcomes.end(),
+                                   [](const Delivery& d) { return d.attempted; }));
+    }
+    const bool whole =
+        !batch->blocked && std::all_of(outcomes.begin(), outcomes.end(),
+                                       [](const Delivery& d) { return d.delivered; });
+    const bool marked = finish_marking();
+    // A batch that was not full means the relay has caught up; the next read starts
+    // from the beginning again, which also picks up a dead message put back by retry.
+    const bool full = batch->cut || batch->messages.size() >= kOrderedBatchMessages;
+    if (sink.ordered_batches() && whole && marked) {
+      after_seq = full ? batch->messages.back().seq : 0;
+      marking = std::async(std::launch::async,
+                           [this, batch = std::move(*batch), outcomes = std::move(outcomes), done] {
+                             return Mark(batch, outcomes, done);
+                           });
       continue;
     }
-    if (latency_ != nullptr) {
-      for (size_t i = 0; i < batch->size(); ++i) {
-        if (outcomes[i].delivered)
-          latency_->Observe(static_cast<double>(done - (*batch)[i].created_at) / 1000.0);
-      }
+    after_seq = 0;
+    Status marked_now = Mark(*batch, outcomes, done);
+    if (!marked_now.ok()) {
+      std::fprintf(stderr, "rivulet: outbox %s: marking deliveries: %s\n", destination.name.c_str(),
+                   marked_now.ToString().c_str());
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
   }
+  finish_marking();
 }
 
 void Relay::Prune() {

@@ -14,9 +14,10 @@
 
 namespace rivulet::outbox {
 
-// Delivers the outbox: one thread per destination. An http or nats destination sends
-// each key's oldest pending message, many keys at once; a jsonl destination writes its pending
-// messages in order as one fsynced batch. Each batch's outcomes are marked in one unit
+// Delivers the outbox: one thread per destination. An http destination sends each key's
+// oldest pending message, many keys at once; jsonl and nats destinations take up to
+// 20,000 pending messages in seq order (jsonl writes them as one fsynced batch, nats
+// publishes them in per-key waves). Each batch's outcomes are marked in one unit
 // of work: delivered, retried after the policy's delay (on the injected clock), or dead
 // after max_attempts (later messages of that key then proceed). A crash between
 // delivery and marking delivers again, with the same message id. Delivered messages are
@@ -36,6 +37,17 @@ class Relay {
   void Stop();
 
  private:
+  struct Batch {
+    std::vector<Message> messages;
+    bool blocked = false;  // some key was held back (its oldest message not due yet)
+    bool cut = false;      // cut at the byte limit: more pending messages follow
+  };
+  // The next messages to deliver: each key's oldest pending (http), or pending messages
+  // in seq order after `after_seq` (ordered sinks).
+  Result<Batch> NextBatch(const Destination& destination, bool ordered, int64_t after_seq,
+                          int64_t now);
+  // One unit of work: delivered, retried after the policy's delay, or dead.
+  Status Mark(const Batch& batch, const std::vector<Delivery>& outcomes, int64_t done);
   void Run(const Destination& destination, Sink& sink, bool open);
   void Prune();
 

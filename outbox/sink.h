@@ -13,6 +13,7 @@ namespace rivulet::outbox {
 
 // The outcome of one message's delivery attempt.
 struct Delivery {
+  bool attempted = true;  // false: not sent, an earlier message of its key failed first
   bool delivered = false;
   bool retryable = true;  // false: straight to dead (a 4xx other than 408/429)
   std::string error;
@@ -24,15 +25,17 @@ class Sink {
  public:
   virtual ~Sink() = default;
   virtual Status Open() = 0;
-  // True if the sink takes a destination's pending messages in seq order as one batch
-  // (jsonl); false if only each key's oldest pending message goes at a time (http).
+  // True if the sink takes a destination's pending messages in seq order, several per
+  // key (jsonl, nats): it must deliver each key's messages in that order and, after a
+  // key's first failure, leave the rest of that key unattempted. False if only each
+  // key's oldest pending message goes at a time (http).
   virtual bool ordered_batches() const = 0;
   virtual std::vector<Delivery> Deliver(const std::vector<Message>& batch) = 0;
 };
 
 // One JSON line per message ({id, destination, key, headers, payload}) appended to a
 // file and fsynced before the batch counts as delivered. On open, the ids in the last
-// 8 MiB of the file are read, so a message written before a crash (but not yet marked
+// 32 MiB of the file are read, so a message written before a crash (but not yet marked
 // delivered) is not written twice.
 std::unique_ptr<Sink> MakeJsonlSink(const Destination& destination);
 
@@ -44,7 +47,9 @@ std::unique_ptr<Sink> MakeHttpSink(const Destination& destination, int connectio
 
 // JetStream through libnats: subject from the destination's template over the event,
 // header Nats-Msg-Id = the message id (the stream's duplicate window drops a message
-// sent again), every acknowledgement awaited. Open creates the stream with a 10-minute
+// sent again), every acknowledgement awaited. A batch goes out in waves: each key's
+// next message, published asynchronously for all keys at once, then every
+// acknowledgement of the wave before the next one. Open creates the stream with a 10-minute
 // duplicate window if it does not exist, or checks that it covers the subjects.
 std::unique_ptr<Sink> MakeNatsSink(const Destination& destination);
 

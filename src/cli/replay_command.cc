@@ -128,10 +128,10 @@ int ReplayEvents(const config::Config& config, const ReplayOptions& options, int
         m.id = core::Uuid::NewV4().ToString();
         m.destination = destination;
         m.key = event.stream;
-        m.headers = core::Json{{"Rivulet-Event-Type", event.type},
-                               {"Rivulet-Event-Id", event.id.ToString()},
-                               {"Rivulet-Original-Event-Id", event.id.ToString()},
-                               {"Rivulet-Replay", "true"}};
+        m.headers = core::DumpJson(core::Json{{"Rivulet-Event-Type", event.type},
+                                              {"Rivulet-Event-Id", event.id.ToString()},
+                                              {"Rivulet-Original-Event-Id", event.id.ToString()},
+                                              {"Rivulet-Replay", "true"}});
         line.clear();
         eventstore::AppendEventJson(line, event);
         m.payload = line;

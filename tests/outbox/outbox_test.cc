@@ -1,8 +1,11 @@
 #include <nats/nats.h>
 
 #include <catch2/catch.hpp>
+#include <condition_variable>
 #include <fstream>
 #include <map>
+#include <mutex>
+#include <set>
 #include <thread>
 
 #include "core/clock.h"
@@ -88,6 +91,17 @@ outbox::Destination Webhook(const WebhookReceiver& receiver, const std::string& 
   return d;
 }
 
+// A nats destination "bus": stream RIVULET, subjects rivulet.<type>.
+outbox::Destination Bus(const std::string& url) {
+  outbox::Destination d;
+  d.name = "bus";
+  d.type = outbox::Destination::Type::kNats;
+  d.url = url;
+  d.stream = "RIVULET";
+  d.subject = core::Template::Parse("rivulet.${type}").value();
+  return d;
+}
+
 // The store stamps messages with the real time; a manual clock that starts there makes
 // fresh messages due at once.
 core::TimePoint StoreTime() {
@@ -113,7 +127,7 @@ TEST_CASE("outbox rows commit with their append, or not at all", "[outbox]") {
   REQUIRE(rows.size() == 1);
   CHECK(rows[0].key == "order-1");
   CHECK(rows[0].status == "pending");
-  CHECK(rows[0].headers["Rivulet-Event-Type"] == "OrderShipped");
+  CHECK(rows[0].Headers()["Rivulet-Event-Type"] == "OrderShipped");
   CHECK(Json::parse(rows[0].payload)["data"]["n"] == 1);
   CHECK(rows[0].id.size() == 36);
 }
@@ -243,12 +257,7 @@ TEST_CASE("nats: JetStream receives every message once, also after a forced re-d
   NatsServer nats;
   TempDir dir;
   auto store = OpenTestStore("sqlite", dir);
-  outbox::Destination d;
-  d.name = "bus";
-  d.type = outbox::Destination::Type::kNats;
-  d.url = nats.url();
-  d.stream = "RIVULET";
-  d.subject = core::Template::Parse("rivulet.${type}").value();
+  outbox::Destination d = Bus(nats.url());
   auto settings = Settings({d});
   REQUIRE(outbox::InstallPublisher(*store, settings).ok());
   for (int i = 0; i < 200; ++i)
@@ -276,23 +285,7 @@ TEST_CASE("nats: JetStream receives every message once, also after a forced re-d
   // A stream that does not cover the subjects is a clear error.
   d.stream = "OTHER";
   d.subject = core::Template::Parse("other.${type}").value();
-  {
-    natsConnection* nc = nullptr;
-    REQUIRE(natsConnection_ConnectTo(&nc, nats.url().c_str()) == NATS_OK);
-    jsCtx* js = nullptr;
-    REQUIRE(natsConnection_JetStream(&js, nc, nullptr) == NATS_OK);
-    jsStreamConfig config;
-    jsStreamConfig_Init(&config);
-    config.Name = "OTHER";
-    const char* subjects[] = {"elsewhere.>"};
-    config.Subjects = subjects;
-    config.SubjectsLen = 1;
-    jsStreamInfo* info = nullptr;
-    REQUIRE(js_AddStream(&info, js, &config, nullptr, nullptr) == NATS_OK);
-    jsStreamInfo_Destroy(info);
-    jsCtx_Destroy(js);
-    natsConnection_Destroy(nc);
-  }
+  REQUIRE(nats.AddStream("OTHER", "elsewhere.>"));
   outbox::Relay wrong(*store, Settings({d}), {});
   Status started = wrong.Start();
   CHECK(started.code() == StatusCode::kFailedPrecondition);
@@ -304,12 +297,7 @@ TEST_CASE("nats: a server that is down at start is connected to later, and gets 
   TempDir dir;
   auto store = OpenTestStore("sqlite", dir);
   const int port = FreeLoopbackPort();
-  outbox::Destination d;
-  d.name = "bus";
-  d.type = outbox::Destination::Type::kNats;
-  d.url = "nats://127.0.0.1:" + std::to_string(port);
-  d.stream = "RIVULET";
-  d.subject = core::Template::Parse("rivulet.${type}").value();
+  outbox::Destination d = Bus("nats://127.0.0.1:" + std::to_string(port));
   auto settings = Settings({d});
   REQUIRE(outbox::InstallPublisher(*store, settings).ok());
   outbox::Relay relay(*store, settings, {});
@@ -321,4 +309,144 @@ TEST_CASE("nats: a server that is down at start is connected to later, and gets 
   WaitUntil([&] { return All(*store, "delivered").size() == 20; });
   relay.Stop();
   CHECK(nats.Count("RIVULET") == 20);
+}
+
+namespace {
+
+// Holds a receiver's answers until opened (or two minutes pass).
+class Gate {
+ public:
+  void Wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::minutes(2), [&] { return open_; });
+  }
+  void Open() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+};
+
+size_t Count(eventstore::EventStore& store, const std::string& destination,
+             const std::string& status) {
+  auto list = outbox::OutboxStore::List(store, status, destination, 0, 100000);
+  REQUIRE(list.ok());
+  return list->size();
+}
+
+// Every n of `events` (objects with stream and data.n) once, increasing per stream.
+void CheckOnceInOrderPerKey(const std::vector<Json>& events, int n) {
+  std::map<std::string, int> last;
+  std::set<int> seen;
+  for (const Json& event : events) {
+    const std::string key = event["stream"];
+    const int value = event["data"]["n"];
+    CHECK(seen.insert(value).second);
+    if (last.count(key)) CHECK(value > last[key]);
+    last[key] = value;
+  }
+  CHECK(seen.size() == static_cast<size_t>(n));
+}
+
+}  // namespace
+
+TEST_CASE("per-key order holds in every destination while one of them is held up",
+          "[outbox][nats]") {
+  NatsServer nats;
+  TempDir dir;
+  auto store = OpenTestStore("sqlite", dir);
+  Gate gate;
+  WebhookReceiver slow_receiver;
+  slow_receiver.set_answer([&](const Json&) {
+    gate.Wait();
+    return 204;
+  });
+  WebhookReceiver fast_receiver;
+  outbox::Destination slow = Webhook(slow_receiver, "");
+  slow.name = "slow";
+  slow.timeout = milliseconds(180'000);
+  outbox::Destination fast = Webhook(fast_receiver, "");
+  outbox::Destination bus = Bus(nats.url());
+  auto settings = Settings({slow, fast, Jsonl(dir.File("out.jsonl")), bus});
+  REQUIRE(outbox::InstallPublisher(*store, settings).ok());
+  outbox::Relay relay(*store, settings, {});
+  struct OpenOnExit {  // the relay's slow thread must not wait at the gate while it stops
+    Gate& gate;
+    ~OpenOnExit() { gate.Open(); }
+  } open_on_exit{gate};
+  REQUIRE(relay.Start().ok());
+
+  const int n = 400;
+  for (int i = 0; i < n; ++i)
+    REQUIRE(store->Append(Event("order-" + std::to_string(i % 20), "OrderShipped", i)).ok());
+  // The other three deliver everything while the slow one has not finished one message.
+  WaitUntil([&] {
+    return Count(*store, "hooks", "delivered") == n && Count(*store, "audit", "delivered") == n &&
+           Count(*store, "bus", "delivered") == n;
+  });
+  CHECK(Count(*store, "slow", "delivered") == 0);
+  CHECK(Count(*store, "slow", "pending") == n);
+  gate.Open();
+  WaitUntil([&] { return Count(*store, "slow", "delivered") == n; });
+  relay.Stop();
+
+  CheckOnceInOrderPerKey(slow_receiver.seen().firsts, n);
+  CheckOnceInOrderPerKey(fast_receiver.seen().firsts, n);
+  std::vector<Json> lines;
+  for (const Json& line : Lines(dir.File("out.jsonl"))) lines.push_back(line["payload"]);
+  CheckOnceInOrderPerKey(lines, n);
+  std::vector<Json> published;
+  for (const std::string& payload : nats.Payloads("RIVULET"))
+    published.push_back(Json::parse(payload));
+  CheckOnceInOrderPerKey(published, n);
+}
+
+TEST_CASE("nats: a key's later messages wait while an earlier one is retried", "[outbox][nats]") {
+  NatsServer nats;
+  TempDir dir;
+  auto store = OpenTestStore("sqlite", dir);
+  REQUIRE(nats.AddStream("RIVULET", "rivulet.>", 1000));  // refuses messages over 1,000 bytes
+  outbox::Destination d = Bus(nats.url());
+  auto settings = Settings({d});
+  REQUIRE(outbox::InstallPublisher(*store, settings).ok());
+  REQUIRE(store->Append(Event("order-a", "OrderShipped", 1)).ok());
+  eventstore::AppendRequest big = Event("order-a", "OrderShipped", 2);
+  big.events[0].data["note"] = std::string(1000, 'x');  // over the stream's limit
+  REQUIRE(store->Append(big).ok());
+  REQUIRE(store->Append(Event("order-a", "OrderShipped", 3)).ok());
+  REQUIRE(store->Append(Event("order-b", "OrderShipped", 4)).ok());
+  core::ManualClock clock(StoreTime());  // after the appends: all of them are due
+  outbox::Relay::Options options;
+  options.clock = &clock;
+  outbox::Relay relay(*store, settings, options);
+  REQUIRE(relay.Start().ok());
+
+  // 1 and 4 go; 2 is refused and waits for its retry; 3 waits behind it, untried.
+  WaitUntil([&] { return Count(*store, "bus", "delivered") >= 2; });
+  auto messages = All(*store);
+  REQUIRE(messages.size() == 4);
+  CHECK(messages[1].attempts == 1);
+  CHECK_THAT(messages[1].last_error, Catch::Contains("JetStream"));
+  std::this_thread::sleep_for(milliseconds(200));  // rounds of the relay, clock held
+  messages = All(*store);
+  CHECK(messages[2].status == "pending");
+  CHECK(messages[2].attempts == 0);
+
+  // Its attempts run out (3): dead, and 3 then proceeds.
+  WaitUntil([&] { return Count(*store, "bus", "delivered") == 3; }, &clock);
+  relay.Stop();
+  messages = All(*store);
+  CHECK(messages[1].status == "dead");
+  CHECK(messages[1].attempts == 3);
+  std::vector<int> order_a;
+  for (const std::string& payload : nats.Payloads("RIVULET")) {
+    Json event = Json::parse(payload);
+    if (event["stream"] == "order-a") order_a.push_back(event["data"]["n"]);
+  }
+  CHECK(order_a == std::vector<int>{1, 3});
 }

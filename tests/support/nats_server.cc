@@ -61,4 +61,45 @@ int64_t NatsServer::Count(const std::string& stream) const {
   return n;
 }
 
+std::vector<std::string> NatsServer::Payloads(const std::string& stream) const {
+  std::vector<std::string> out;
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+  if (natsConnection_ConnectTo(&nc, url().c_str()) == NATS_OK &&
+      natsConnection_JetStream(&js, nc, nullptr) == NATS_OK) {
+    for (uint64_t seq = 1;; ++seq) {
+      natsMsg* msg = nullptr;
+      if (js_GetMsg(&msg, js, stream.c_str(), seq, nullptr, nullptr) != NATS_OK) break;
+      out.emplace_back(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg)));
+      natsMsg_Destroy(msg);
+    }
+  }
+  if (js != nullptr) jsCtx_Destroy(js);
+  if (nc != nullptr) natsConnection_Destroy(nc);
+  return out;
+}
+
+bool NatsServer::AddStream(const std::string& stream, const std::string& subjects,
+                           int32_t max_msg_size) const {
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+  bool added = false;
+  if (natsConnection_ConnectTo(&nc, url().c_str()) == NATS_OK &&
+      natsConnection_JetStream(&js, nc, nullptr) == NATS_OK) {
+    jsStreamConfig config;
+    jsStreamConfig_Init(&config);
+    config.Name = stream.c_str();
+    const char* subject_list[] = {subjects.c_str()};
+    config.Subjects = subject_list;
+    config.SubjectsLen = 1;
+    if (max_msg_size > 0) config.MaxMsgSize = max_msg_size;
+    jsStreamInfo* info = nullptr;
+    added = js_AddStream(&info, js, &config, nullptr, nullptr) == NATS_OK;
+    if (info != nullptr) jsStreamInfo_Destroy(info);
+  }
+  if (js != nullptr) jsCtx_Destroy(js);
+  if (nc != nullptr) natsConnection_Destroy(nc);
+  return added;
+}
+
 }  // namespace rivulet::testing

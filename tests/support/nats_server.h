@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "tests/support/subprocess.h"
 #include "tests/support/temp_dir.h"
@@ -21,6 +22,12 @@ class NatsServer {
   std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
   // Messages stored in `stream`.
   int64_t Count(const std::string& stream) const;
+  // Creates `stream` over `subjects` (a wildcard), refusing messages over max_msg_size
+  // bytes when that is not 0; false if it could not.
+  bool AddStream(const std::string& stream, const std::string& subjects,
+                 int32_t max_msg_size = 0) const;
+  // The payloads stored in `stream`, in stream sequence order.
+  std::vector<std::string> Payloads(const std::string& stream) const;
 
  private:
   TempDir dir_;
