@@ -30,16 +30,38 @@ class HttpSink final : public Sink {
         out[i] = Send(client, batch[i]);
       }
     };
-    const size_t threads = std::min(batch.size(), static_cast<size_t>(connections_));
-    for (size_t t = 0; t < threads; ++t) Client(t);  // created here, before any thread runs
+    const std::vector<size_t> workers = Workers(batch.size());
     std::vector<std::thread> pool;
-    for (size_t t = 1; t < threads; ++t) pool.emplace_back(work, t);
-    work(0);
+    for (size_t t = 1; t < workers.size(); ++t) pool.emplace_back(work, workers[t]);
+    work(workers[0]);
     for (auto& t : pool) t.join();
     return out;
   }
 
  private:
+  // At most this many connections are opened at once. Servers with a short listen
+  // backlog (httplib's is 5) drop the handshake of connections beyond it, and the
+  // client's SYN is retried a second later.
+  static constexpr size_t kNewConnectionsPerRound = 4;
+
+  // The connections a round of `messages` uses: every open one, then up to
+  // kNewConnectionsPerRound that are not open yet (or were closed by the server).
+  std::vector<size_t> Workers(size_t messages) {
+    const size_t wanted = std::min(messages, static_cast<size_t>(connections_));
+    std::vector<size_t> open;
+    std::vector<size_t> closed;
+    for (size_t t = 0; t < static_cast<size_t>(connections_); ++t) {
+      (Client(t).is_socket_open() ? open : closed).push_back(t);  // created on this thread
+    }
+    std::vector<size_t> workers(open.begin(), open.begin() + std::min(open.size(), wanted));
+    for (size_t t : closed) {
+      if (workers.size() >= wanted || workers.size() >= open.size() + kNewConnectionsPerRound)
+        break;
+      workers.push_back(t);
+    }
+    return workers;
+  }
+
   // Creates connections up to `worker` on first use; only Deliver's own thread may
   // create them (workers only look theirs up).
   httplib::Client& Client(size_t worker) {
@@ -60,7 +82,8 @@ class HttpSink final : public Sink {
 
   Delivery Send(httplib::Client& client, const Message& m) {
     httplib::Headers headers;
-    for (auto it = m.headers.begin(); it != m.headers.end(); ++it) {
+    const core::Json extra = m.Headers();
+    for (auto it = extra.begin(); it != extra.end(); ++it) {
       if (it->is_string()) headers.emplace(it.key(), it->get<std::string>());
     }
     headers.emplace("Idempotency-Key", m.id);
