@@ -1,8 +1,9 @@
 # The README's commands. Each target installs what is missing first, so a fresh
 # Debian 12 machine needs nothing but `make`.
 #
-#   make run     build Release, start the example services on 127.0.0.1:9100 and serve
-#                examples/order-fulfillment/rivulet.yaml on 127.0.0.1:8080
+#   make run     build Release, start the example services on 127.0.0.1:9100 and a
+#                JetStream nats-server on 127.0.0.1:4222 (monitoring on :8222), and
+#                serve examples/order-fulfillment/rivulet.yaml on 127.0.0.1:8080
 #   make test    build with ASan+UBSan, run every test through CTest
 #   make bench   build Release, run bench/, print JSON
 #
@@ -26,6 +27,9 @@ endif
 
 CONFIG ?= examples/order-fulfillment/rivulet.yaml
 SERVICES_LISTEN ?= 127.0.0.1:9100
+NATS_PORT ?= 4222
+NATS_MONITOR_PORT ?= 8222
+NATS_DIR ?= examples/order-fulfillment/data/nats
 CTEST_ARGS ?=
 
 .PHONY: deps release asan run test bench check-config clean format
@@ -54,7 +58,11 @@ asan: deps
 
 run: release
 	@build/release/rivulet-example-services --listen $(SERVICES_LISTEN) & services=$$!; \
-	  trap 'kill $$services 2>/dev/null' EXIT INT TERM; \
+	  nats=""; if command -v nats-server >/dev/null; then \
+	    mkdir -p $(NATS_DIR); \
+	    nats-server -js -a 127.0.0.1 -p $(NATS_PORT) -m $(NATS_MONITOR_PORT) -sd $(NATS_DIR) \
+	      >$(NATS_DIR)/nats-server.log 2>&1 & nats=$$!; fi; \
+	  trap 'kill $$services $$nats 2>/dev/null' EXIT INT TERM; \
 	  ./build/rivulet serve -c $(CONFIG)
 
 test: asan

@@ -36,6 +36,19 @@ std::vector<std::string> Errors(const std::string& yaml, EnvLookup env = FakeEnv
 
 }  // namespace
 
+TEST_CASE("the example configs load", "[config]") {
+  auto quickstart = LoadConfigFile(RIVULET_SOURCE_DIR "/examples/quickstart/rivulet.yaml");
+  INFO(quickstart.status());
+  CHECK(quickstart.ok());
+  auto fulfillment = LoadConfigFile(RIVULET_SOURCE_DIR "/examples/order-fulfillment/rivulet.yaml");
+  INFO(fulfillment.status());
+  REQUIRE(fulfillment.ok());
+  CHECK(fulfillment->sagas.size() == 1);
+  REQUIRE(fulfillment->outbox.destinations.size() == 3);
+  CHECK(fulfillment->outbox.destinations[2].type == rivulet::outbox::Destination::Type::kNats);
+  CHECK(fulfillment->outbox.publish[0].to == std::vector<std::string>{"hooks", "audit", "bus"});
+}
+
 TEST_CASE("the SPEC's reference config loads into typed sections", "[config]") {
   auto config =
       LoadConfigFile(RIVULET_SOURCE_DIR "/examples/reference/rivulet.yaml", ReferenceEnv());
@@ -241,8 +254,10 @@ TEST_CASE("env substitution, relative paths and defaults", "[config]") {
   CHECK_THAT(missing.status().message(), Catch::Contains("nope.yaml: cannot read the config file"));
 }
 
-TEST_CASE("fuzz: mutated configs load or fail with positioned errors, never crash", "[config][fuzz]") {
-  std::string reference = rivulet::testing::ReadFile(RIVULET_SOURCE_DIR "/examples/reference/rivulet.yaml");
+TEST_CASE("fuzz: mutated configs load or fail with positioned errors, never crash",
+          "[config][fuzz]") {
+  std::string reference =
+      rivulet::testing::ReadFile(RIVULET_SOURCE_DIR "/examples/reference/rivulet.yaml");
   std::mt19937_64 rng(5);
   static const char kInteresting[] = ":{}[]-\"'${}|#&*!\n\t ";
   int failed = 0;
@@ -251,8 +266,10 @@ TEST_CASE("fuzz: mutated configs load or fail with positioned errors, never cras
     for (int e = 0; e < 1 + static_cast<int>(rng() % 3); ++e) {
       size_t pos = rng() % text.size();
       char c = kInteresting[rng() % (sizeof(kInteresting) - 1)];
-      if (rng() % 2) text[pos] = c;
-      else text.insert(text.begin() + static_cast<std::ptrdiff_t>(pos), c);
+      if (rng() % 2)
+        text[pos] = c;
+      else
+        text.insert(text.begin() + static_cast<std::ptrdiff_t>(pos), c);
     }
     auto config = LoadConfigString(text, "rivulet.yaml", "/cfg", ReferenceEnv());
     if (config.ok()) continue;
