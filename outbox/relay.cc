@@ -235,7 +235,7 @@ void Relay::Run(const Destination& destination, Sink& sink, bool open) {
 void Relay::Prune() {
   auto last = std::chrono::steady_clock::now() - std::chrono::hours(1);
   while (!stopping_.load()) {
-    if (std::chrono::steady_clock::now() - last >= std::chrono::seconds(60)) {
+    if (std::chrono::steady_clock::now() - last >= options_.prune_every) {
       last = std::chrono::steady_clock::now();
       const int64_t before = options_.clock->NowMillis() - settings_.retention.count();
       // Small units, so appends never wait long behind a prune.
@@ -244,7 +244,8 @@ void Relay::Prune() {
         if (!deleted.ok() || *deleted < 500) break;
       }
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::this_thread::sleep_for(
+        std::min<std::chrono::milliseconds>(options_.prune_every, std::chrono::milliseconds(200)));
   }
 }
 

@@ -29,6 +29,8 @@ class Relay {
     core::Clock* clock = nullptr;
     core::MetricsRegistry* metrics = nullptr;
     int http_connections = 16;
+    // How often delivered messages older than the retention are deleted.
+    std::chrono::milliseconds prune_every = std::chrono::seconds(60);
   };
   Relay(eventstore::EventStore& store, OutboxSettings settings, Options options);
   ~Relay();

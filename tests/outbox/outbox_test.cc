@@ -450,3 +450,45 @@ TEST_CASE("nats: a key's later messages wait while an earlier one is retried", "
   }
   CHECK(order_a == std::vector<int>{1, 3});
 }
+
+TEST_CASE("delivered messages are pruned after the retention, dead ones stay", "[outbox]") {
+  TempDir dir;
+  auto store = OpenTestStore("sqlite", dir);
+  WebhookReceiver receiver;
+  receiver.set_answer([](const Json&) { return 400; });  // dead at once
+  auto settings = Settings({Jsonl(dir.File("out.jsonl")), Webhook(receiver, "")});
+  settings.publish[0].to = {"audit"};
+  outbox::PublishRule refused;
+  refused.match = core::Filter::Parse(Json::parse(R"({"type": "OrderRefused"})")).value();
+  refused.to = {"hooks"};
+  settings.publish.push_back(std::move(refused));
+  settings.retention = std::chrono::hours(1);
+  REQUIRE(outbox::InstallPublisher(*store, settings).ok());
+  REQUIRE(
+      store
+          ->Write([&](eventstore::Transaction& tx) -> Status {
+            for (int i = 0; i < 1200; ++i)  // more than one prune unit of 500
+              RETURN_IF_ERROR(
+                  tx.Append(Event("order-" + std::to_string(i % 7), "OrderShipped", i)).status());
+            return tx.Append(Event("order-x", "OrderRefused", 0)).status();
+          })
+          .ok());
+  core::ManualClock clock(StoreTime());
+  outbox::Relay::Options options;
+  options.clock = &clock;
+  options.prune_every = milliseconds(20);
+  outbox::Relay relay(*store, settings, options);
+  REQUIRE(relay.Start().ok());
+  WaitUntil([&] {
+    return Count(*store, "audit", "delivered") == 1200 && Count(*store, "hooks", "dead") == 1;
+  });
+
+  clock.Advance(std::chrono::minutes(50));  // within the retention
+  std::this_thread::sleep_for(milliseconds(200));
+  CHECK(Count(*store, "audit", "delivered") == 1200);
+  clock.Advance(std::chrono::minutes(20));  // past it
+  WaitUntil([&] { return Count(*store, "audit", "delivered") == 0; });
+  relay.Stop();
+  CHECK(All(*store).size() == 1);
+  CHECK(Count(*store, "hooks", "dead") == 1);
+}
