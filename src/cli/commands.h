@@ -92,4 +92,10 @@ struct OutboxOptions {
 };
 int RunOutbox(const GlobalOptions& global, const OutboxOptions& options);
 
+struct IngestOptions {
+  std::string source;
+  std::string file;  // "-" for stdin; empty: the jsonl source's own path, or stdin
+};
+int RunIngest(const GlobalOptions& global, const IngestOptions& options);
+
 }  // namespace rivulet::cli

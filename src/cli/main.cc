@@ -111,6 +111,13 @@ int main(int argc, char** argv) {
   sagas_abort->add_option("ID", saga.id)->required();
   sagas_abort->add_option("--reason", saga.reason, "Recorded with the abort");
 
+  IngestOptions ingest;
+  auto* ingest_cmd = app.add_subcommand(
+      "ingest", "Feed change events (JSON lines) through the mappings of a source");
+  ingest_cmd->add_option("SOURCE", ingest.source, "A declared http or jsonl source")->required();
+  ingest_cmd->add_option("FILE", ingest.file,
+                         "JSON lines; - for stdin; default: a jsonl source's own path");
+
   OutboxOptions outbox;
   auto* outbox_cmd = app.add_subcommand("outbox", "Inspect the outbox and re-drive dead messages");
   outbox_cmd->require_subcommand(1);
@@ -142,6 +149,7 @@ int main(int argc, char** argv) {
     proj.action = *proj_list ? "list" : *proj_get ? "get" : "query";
     return RunProjections(global, proj);
   }
+  if (*ingest_cmd) return RunIngest(global, ingest);
   if (*outbox_cmd) {
     outbox.action = *outbox_list ? "list" : "retry";
     static_cast<void>(outbox_retry);

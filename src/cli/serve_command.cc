@@ -15,6 +15,8 @@
 #include "server/outbox_routes.h"
 #include "server/projection_routes.h"
 #include "server/saga_routes.h"
+#include "server/source_routes.h"
+#include "sources/source_runner.h"
 
 namespace rivulet::cli {
 
@@ -57,12 +59,23 @@ int RunServe(const GlobalOptions& global) {
   Status relay_started = relay.Start();
   if (!relay_started.ok()) return ReportFailure(relay_started);
 
+  sources::Mapper mapper(config->mappings);
+  sources::Ingestor ingestor(**store, mapper, &metrics);
+  if (!config->sources.empty()) {
+    Status migrated = sources::Ingestor::Migrate(**store);
+    if (!migrated.ok()) return ReportFailure(migrated);
+  }
+  sources::SourceRunner source_runner(**store, ingestor, config->sources, &metrics);
+
   server::HttpServer http(**store, metrics, *config);
   server::RegisterProjectionRoutes(http.router(), http.context(), engine);
   server::RegisterSagaRoutes(http.router(), http.context(), saga_engine.definitions());
   server::RegisterOutboxRoutes(http.router(), http.context());
+  server::RegisterSourceRoutes(http.router(), http.context(), ingestor);
   auto port = http.Bind();
   if (!port.ok()) return ReportFailure(port.status());
+  Status sources_started = source_runner.Start();
+  if (!sources_started.ok()) return ReportFailure(sources_started);
 
   std::atomic<bool> done{false};
   std::thread signal_waiter([&] {
@@ -78,20 +91,11 @@ int RunServe(const GlobalOptions& global) {
     }
   });
 
-  // Sections the config may declare (and `check` validates) whose engines have not
-  // landed yet: say so instead of silently doing nothing.
-  auto not_yet = [](size_t count, const char* what) {
-    if (count > 0) {
-      PrintMessage(std::to_string(count) + " " + what +
-                   " declared; this build validates them but does not run them yet");
-    }
-  };
-  not_yet(config->sources.size(), "source(s)");
-
   std::string listen = config->server.host + ":" + std::to_string(*port);
   PrintMessage("serving http://" + listen + " (sqlite store " + config->store.path + ")");
   PrintJsonLine(core::Json{{"listening", listen}, {"store", config->store.path}});
   Status served = http.Serve();
+  source_runner.Stop();
   done.store(true);
   signal_waiter.join();
   if (!served.ok()) return ReportFailure(served);

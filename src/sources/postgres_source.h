@@ -1,0 +1,89 @@
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "core/metrics.h"
+#include "sources/ingestor.h"
+#include "sources/pgoutput.h"
+
+typedef struct pg_conn PGconn;
+
+namespace rivulet::sources {
+
+// A `postgres` source (SPEC 2.7): logical replication with pgoutput through libpq.
+//
+// Run connects, creates the publication (for `tables`, or all tables) and the slot if
+// they are missing, copies the existing rows from the slot's exported snapshot when
+// `snapshot: initial` and nothing is stored yet (one unit of work with the slot's
+// starting LSN: an interrupted copy leaves nothing, and the slot is made again), then
+// streams. Each source transaction becomes one atomic group of appends, stored with
+// the commit's end LSN as the checkpoint; several transactions may share a unit of
+// work. The standby status reports as flushed only what is stored; idle keepalives
+// (and the `heartbeat`) advance the stored LSN when nothing is in flight, so the slot
+// does not hold WAL back. Run returns when the connection ends, with why (the runner
+// reconnects), or when `stop` is set.
+class PostgresSource {
+ public:
+  PostgresSource(eventstore::EventStore& store, Ingestor& ingestor, config::SourceConfig source,
+                 core::MetricsRegistry* metrics);
+  ~PostgresSource();
+
+  Status Run(const std::atomic<bool>& stop, const std::function<void()>& on_progress);
+
+ private:
+  struct Txn {
+    uint32_t xid = 0;
+    int64_t commit_time = 0;  // microseconds since 2000-01-01
+    std::string origin;
+    std::vector<Change> changes;
+  };
+
+  Status Connect();
+  void Disconnect();
+  Status EnsurePublication();
+  // Creates the slot (and copies the snapshot) when needed; sets stored_lsn_.
+  Status PrepareSlot();
+  Status CopySnapshot(const std::string& snapshot, uint64_t consistent_lsn);
+  Status Stream(const std::atomic<bool>& stop, const std::function<void()>& on_progress);
+  Status Handle(const std::string& payload, uint64_t wal_start);
+  // Key columns of a table (its primary key), by relation oid; cached.
+  Result<std::set<std::string>> KeyColumns(uint32_t relation_oid, const pg::Relation& relation);
+  core::Json Row(const pg::Relation& relation, const pg::Tuple& tuple,
+                 std::vector<std::string>* unchanged_toast);
+  Status AddChange(const pg::Message& m);
+  // Stores the committed transactions not stored yet (with their end LSN).
+  Status StorePending();
+  Status StoreCheckpoint(uint64_t lsn);
+  Status SendStatus(bool reply_requested);
+  void UpdateLag();
+
+  eventstore::EventStore& store_;
+  Ingestor& ingestor_;
+  config::SourceConfig source_;
+  core::MetricsRegistry* metrics_;
+  PGconn* sql_ = nullptr;          // plain connection: setup, keys, snapshot
+  PGconn* replication_ = nullptr;  // replication=database
+  std::string database_;
+
+  uint64_t stored_lsn_ = 0;    // durably stored in the store
+  uint64_t received_lsn_ = 0;  // the end of the last WAL received
+  uint64_t server_wal_end_ = 0;
+  std::map<uint32_t, pg::Relation> relations_;
+  std::map<uint32_t, std::set<std::string>> keys_;
+  std::set<uint32_t> warned_no_full_identity_;
+  std::optional<Txn> open_;      // between Begin and Commit
+  std::vector<Change> pending_;  // committed, not stored yet
+  uint64_t pending_end_lsn_ = 0;
+  int64_t pending_since_ms_ = 0;  // steady ms when pending_ became non-empty
+  int64_t last_commit_time_ = 0;  // of the last stored transaction
+  int64_t last_status_ms_ = 0;
+  int64_t last_idle_store_ms_ = 0;
+};
+
+}  // namespace rivulet::sources

@@ -1,0 +1,86 @@
+#include "sources/source_runner.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+#include "sources/jsonl_source.h"
+#include "sources/postgres_source.h"
+
+namespace rivulet::sources {
+
+SourceRunner::SourceRunner(eventstore::EventStore& store, Ingestor& ingestor,
+                           std::vector<config::SourceConfig> sources,
+                           core::MetricsRegistry* metrics)
+    : store_(store), ingestor_(ingestor), sources_(std::move(sources)), metrics_(metrics) {}
+
+SourceRunner::~SourceRunner() { Stop(); }
+
+Status SourceRunner::Start() {
+  for (const config::SourceConfig& source : sources_) {
+    if (source.type == config::SourceConfig::Type::kJsonl)
+      threads_.emplace_back([this, &source] { RunJsonl(source); });
+    if (source.type == config::SourceConfig::Type::kPostgres)
+      threads_.emplace_back([this, &source] { RunPostgres(source); });
+  }
+  return Status::Ok();
+}
+
+void SourceRunner::Stop() {
+  if (stopping_.exchange(true)) return;
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+bool SourceRunner::Pause(int64_t ms) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (!stopping_.load() && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  return !stopping_.load();
+}
+
+void SourceRunner::RunJsonl(const config::SourceConfig& source) {
+  int64_t backoff = 1000;
+  while (!stopping_.load()) {
+    Status failed = [&]() -> Status {
+      Result<JsonlPosition> start = JsonlResumePosition(store_, source.name, source.path);
+      if (!start.ok()) return start.status();
+      const int fd = ::open(source.path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return Status::Unavailable("cannot open " + source.path + " (waiting for it)");
+      JsonlOptions options;
+      options.source = source.name;
+      options.path = source.path;
+      options.start = *start;
+      options.follow = true;
+      options.stop = &stopping_;
+      options.on_batch = [&](const JsonlPosition&, const IngestStats&) { backoff = 1000; };
+      Result<IngestStats> done = IngestJsonl(ingestor_, fd, options);
+      ::close(fd);
+      return done.status();
+    }();
+    if (stopping_.load()) break;
+    std::fprintf(stderr, "rivulet: source %s: %s; trying again in %llds\n", source.name.c_str(),
+                 failed.message().c_str(), static_cast<long long>(backoff / 1000));
+    if (!Pause(backoff)) break;
+    backoff = std::min<int64_t>(backoff * 2, 60'000);
+  }
+}
+
+void SourceRunner::RunPostgres(const config::SourceConfig& source) {
+  PostgresSource postgres(store_, ingestor_, source, metrics_);
+  int64_t backoff = 500;
+  while (!stopping_.load()) {
+    Status ended = postgres.Run(stopping_, [&] { backoff = 500; });
+    if (stopping_.load()) break;
+    std::fprintf(stderr, "rivulet: source %s: %s; reconnecting in %lldms\n", source.name.c_str(),
+                 ended.message().c_str(), static_cast<long long>(backoff));
+    if (!Pause(backoff)) break;
+    backoff = std::min<int64_t>(backoff * 2, 30'000);
+  }
+}
+
+}  // namespace rivulet::sources

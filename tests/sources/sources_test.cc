@@ -1,0 +1,286 @@
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include "config/config_loader.h"
+#include "sources/change_event.h"
+#include "sources/ingestor.h"
+#include "sources/jsonl_source.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/test_store.h"
+
+using namespace rivulet;
+using namespace rivulet::testing;
+using core::Json;
+
+namespace {
+
+config::Config Load(const std::string& yaml) {
+  auto config = config::LoadConfigString(yaml, "rivulet.yaml", "/tmp");
+  INFO(config.status());
+  REQUIRE(config.ok());
+  return *config;
+}
+
+const char* kConfig = R"(
+sources:
+  - { name: api, type: http }
+  - { name: other, type: http }
+mappings:
+  - source: api
+    match: { ns.coll: orders }
+    stream: "order-${documentKey.id}"
+    type: "Order${operationType|pascal}"
+    data: { after: "${fullDocument}", changes: "${updateDescription}" }
+    metadata: { tenant: '${fullDocument.tenant ?? "none"}' }
+  - source: api
+    match: { ns.coll: customers }
+)";
+
+Json Change(const std::string& id, const std::string& op, const std::string& coll, Json key,
+            Json doc = nullptr) {
+  return Json{{"_id", {{"_data", id}}},
+              {"operationType", op},
+              {"ns", {{"db", "shop"}, {"coll", coll}}},
+              {"documentKey", key},
+              {"fullDocument", doc}};
+}
+
+sources::IngestBatch Batch(const std::string& source, const std::vector<Json>& changes) {
+  sources::IngestBatch batch;
+  batch.source = source;
+  for (const Json& c : changes) {
+    sources::Change change;
+    change.event = c;
+    change.position = c.contains("_id") ? c["_id"] : Json();
+    batch.changes.push_back(std::move(change));
+  }
+  return batch;
+}
+
+std::vector<eventstore::RecordedEvent> Log(eventstore::EventStore& store) {
+  eventstore::LogReadOptions options;
+  options.limit = 100000;
+  auto events = store.ReadLog(options);
+  REQUIRE(events.ok());
+  return events->events;
+}
+
+}  // namespace
+
+TEST_CASE("mappings: templates, defaults, metadata, unmatched and ignored changes", "[sources]") {
+  TempDir dir;
+  auto store = OpenTestStore("sqlite", dir);
+  REQUIRE(sources::Ingestor::Migrate(*store).ok());
+  const config::Config config = Load(kConfig);
+  sources::Mapper mapper(config.mappings);
+  sources::Ingestor ingestor(*store, mapper);
+
+  Json update = Change("t2", "update", "orders", {{"id", 42}});
+  update["updateDescription"] = {{"updatedFields", {{"status", "paid"}}},
+                                 {"removedFields", Json::array()}};
+  update["clusterTime"] = {{"$timestamp", {{"t", 1700000000}, {"i", 1}}}};
+  auto stats = ingestor.Ingest(Batch(
+      "api",
+      {Change("t1", "insert", "orders", {{"id", 42}}, {{"id", 42}, {"tenant", "acme"}}), update,
+       Change("t3", "insert", "customers", {{"region", "eu"}, {"id", "c-1"}},
+              {{"id", "c-1"}, {"region", "eu"}}),
+       Change("t4", "insert", "invoices", {{"id", 1}}, {{"id", 1}}),  // no mapping
+       Json{{"_id", "t5"}, {"operationType", "drop"}, {"ns", {{"coll", "orders"}}}}}));
+  INFO(stats.status());
+  REQUIRE(stats.ok());
+  CHECK(stats->ingested == 3);
+  CHECK(stats->unmatched == 1);
+  CHECK(stats->ignored == 1);
+
+  auto log = Log(*store);
+  REQUIRE(log.size() == 3);
+  Json first = log[0].ToJson();
+  CHECK(first["stream"] == "order-42");
+  CHECK(first["type"] == "OrderInsert");
+  CHECK(first["data"] == Json{{"after", {{"id", 42}, {"tenant", "acme"}}}, {"changes", nullptr}});
+  CHECK(first["metadata"]["tenant"] == "acme");
+  CHECK(first["metadata"]["source"] == "api");
+  CHECK(first["metadata"]["source_position"] == Json{{"_data", "t1"}});
+  CHECK(first["metadata"].contains("cluster_time"));
+  Json second = log[1].ToJson();
+  CHECK(second["type"] == "OrderUpdate");
+  CHECK(second["data"]["changes"]["updatedFields"]["status"] == "paid");
+  CHECK(second["metadata"]["tenant"] == "none");
+  CHECK(second["metadata"]["cluster_time"] == Json{{"t", 1700000000}, {"i", 1}});
+  // Defaults: <coll>-<documentKey values>, <coll>.<operationType>, the documents.
+  Json third = log[2].ToJson();
+  CHECK(third["stream"] == "customers-c-1-eu");  // documentKey values in key order
+  CHECK(third["type"] == "customers.insert");
+  CHECK(third["data"]["fullDocument"]["region"] == "eu");
+  CHECK(third["data"]["documentKey"] == Json{{"id", "c-1"}, {"region", "eu"}});
+  CHECK(third["data"]["fullDocumentBeforeChange"].is_null());
+
+  // A mapping for another source does not apply.
+  auto other =
+      ingestor.Ingest(Batch("other", {Change("t1", "insert", "orders", {{"id", 7}}, {{"id", 7}})}));
+  REQUIRE(other.ok());
+  CHECK(other->ingested == 0);
+  CHECK(other->unmatched == 1);
+}
+
+TEST_CASE("Extended JSON becomes plain JSON; a malformed one is refused", "[sources]") {
+  auto converted = sources::FromExtendedJson(Json::parse(R"({
+    "_id": {"$oid": "65a1b2c3d4e5f60718293a4b"},
+    "n": {"$numberLong": "9007199254740993"},
+    "i": {"$numberInt": "7"},
+    "d": {"$numberDouble": "1.5"},
+    "price": {"$numberDecimal": "19.990"},
+    "at": {"$date": "2024-03-01T12:00:00.5Z"},
+    "at_ms": {"$date": {"$numberLong": "1709294400000"}},
+    "ts": {"$timestamp": {"t": 1709294400, "i": 3}},
+    "list": [{"$numberLong": "1"}, {"nested": {"$oid": "aa"}}],
+    "plain": {"a": 1, "b": "x"}
+  })"));
+  INFO(converted.status());
+  REQUIRE(converted.ok());
+  const Json& c = *converted;
+  CHECK(c["_id"] == "65a1b2c3d4e5f60718293a4b");
+  CHECK(c["n"] == 9007199254740993LL);
+  CHECK(c["i"] == 7);
+  CHECK(c["d"] == 1.5);
+  CHECK(c["price"] == "19.990");
+  CHECK(c["at"] == "2024-03-01T12:00:00.500Z");
+  CHECK(c["at_ms"] == "2024-03-01T12:00:00.000Z");
+  CHECK(c["ts"] == Json{{"t", 1709294400}, {"i", 3}});
+  CHECK(c["list"] == Json::parse(R"([1, {"nested": "aa"}])"));
+  CHECK(c["plain"] == Json{{"a", 1}, {"b", "x"}});
+
+  for (const char* bad : {R"({"n": {"$numberLong": "12x"}})", R"({"d": {"$date": true}})",
+                          R"({"t": {"$timestamp": {"t": 1}}})", R"({"o": {"$oid": 5}})"}) {
+    auto refused = sources::FromExtendedJson(Json::parse(bad));
+    INFO(bad);
+    CHECK(refused.status().code() == StatusCode::kInvalidArgument);
+  }
+  CHECK_THAT(sources::FromExtendedJson(Json::parse(R"({"a": {"b": {"$numberLong": "x"}}})"))
+                 .status()
+                 .message(),
+             Catch::Contains("a.b.$numberLong"));
+}
+
+TEST_CASE("a change _id already ingested is skipped, also within one batch", "[sources]") {
+  TempDir dir;
+  auto store = OpenTestStore("sqlite", dir);
+  REQUIRE(sources::Ingestor::Migrate(*store).ok());
+  const config::Config config = Load(kConfig);
+  sources::Mapper mapper(config.mappings);
+  sources::Ingestor ingestor(*store, mapper);
+  auto batch = Batch("api", {Change("a", "insert", "orders", {{"id", 1}}, {{"id", 1}}),
+                             Change("b", "insert", "orders", {{"id", 2}}, {{"id", 2}}),
+                             Change("a", "insert", "orders", {{"id", 1}}, {{"id", 1}})});
+  auto first = ingestor.Ingest(batch);
+  REQUIRE(first.ok());
+  CHECK(first->ingested == 2);
+  CHECK(first->duplicates == 1);
+  auto again = ingestor.Ingest(batch);  // a retried request
+  REQUIRE(again.ok());
+  CHECK(again->ingested == 0);
+  CHECK(again->duplicates == 3);
+  CHECK(Log(*store).size() == 2);
+  // The same _id from another source is another change.
+  auto other =
+      ingestor.Ingest(Batch("other", {Change("a", "insert", "orders", {{"id", 1}}, {{"id", 1}})}));
+  REQUIRE(other.ok());
+  CHECK(other->duplicates == 0);
+}
+
+TEST_CASE("a malformed change or a failing template writes nothing of its batch", "[sources]") {
+  TempDir dir;
+  auto store = OpenTestStore("sqlite", dir);
+  REQUIRE(sources::Ingestor::Migrate(*store).ok());
+  const config::Config config = Load(R"(
+sources: [{ name: api, type: http }]
+mappings:
+  - match: { ns.coll: orders }
+    stream: "order-${fullDocument.number}"
+)");
+  sources::Mapper mapper(config.mappings);
+  sources::Ingestor ingestor(*store, mapper);
+  const Json good = Change("g", "insert", "orders", {{"id", 1}}, {{"number", 1}});
+  const std::vector<std::pair<Json, std::string>> bad = {
+      {Json::array(), "a change event must be a JSON object"},
+      {Json{{"operationType", "insert"}}, "_id"},
+      {Json{{"_id", 1}}, "operationType"},
+      {Json{{"_id", 1}, {"operationType", "insert"}, {"documentKey", {{"id", 1}}}}, "ns.coll"},
+      {Json{{"_id", 1}, {"operationType", "insert"}, {"ns", {{"coll", "orders"}}}}, "documentKey"},
+      {Change("x", "insert", "orders", {{"id", 1}}), "fullDocument"},
+      {Change("x", "insert", "orders", {{"id", 1}}, {{"other", 1}}), "fullDocument.number"},
+      {Change("x", "insert", "orders", {{"id", 1}}, {{"number", "a/b"}}), "stream"},
+      {Json{{"_id", {{"$numberLong", "zz"}}}, {"operationType", "insert"}}, "$numberLong"},
+  };
+  for (const auto& [change, reason] : bad) {
+    INFO(change.dump() << " should be refused for " << reason);
+    auto refused = ingestor.Ingest(Batch("api", {good, change, good}));
+    REQUIRE(refused.status().code() == StatusCode::kInvalidArgument);
+    CHECK_THAT(refused.status().message(), Catch::Contains(reason));
+    const Json& errors = refused.status().details()["errors"];
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0]["index"] == 1);
+  }
+  CHECK(Log(*store).empty());
+  CHECK(sources::Ingestor::Checkpoint(*store, "api").value().is_null());
+}
+
+TEST_CASE(
+    "jsonl: batches commit with the offset, a bad line stops with its number, a rerun "
+    "resumes",
+    "[sources]") {
+  TempDir dir;
+  auto store = OpenTestStore("sqlite", dir);
+  REQUIRE(sources::Ingestor::Migrate(*store).ok());
+  const config::Config config = Load(kConfig);
+  sources::Mapper mapper(config.mappings);
+  sources::Ingestor ingestor(*store, mapper);
+  std::string text;
+  for (int i = 1; i <= 25; ++i) {
+    text +=
+        Change("c" + std::to_string(i), "insert", "orders", {{"id", i}}, {{"id", i}}).dump() + "\n";
+    if (i == 10) text += "\n";  // blank lines are skipped
+  }
+  const std::string good_part = text;
+  text += "{\"_id\": \"broken\", \"operationType\": \n";  // line 27
+  text += Change("c99", "insert", "orders", {{"id", 99}}, {{"id", 99}}).dump() + "\n";
+  const std::string path = dir.File("changes.jsonl");
+  WriteFile(path, text);
+
+  auto run = [&](size_t batch_lines) {
+    sources::JsonlOptions options;
+    options.source = "api";
+    options.path = path;
+    options.batch_lines = batch_lines;
+    auto start = sources::JsonlResumePosition(*store, "api", path);
+    REQUIRE(start.ok());
+    options.start = *start;
+    int fd = ::open(path.c_str(), O_RDONLY);
+    auto stats = sources::IngestJsonl(ingestor, fd, options);
+    ::close(fd);
+    return stats;
+  };
+  auto stopped = run(10);
+  REQUIRE(stopped.status().code() == StatusCode::kInvalidArgument);
+  CHECK_THAT(stopped.status().message(), Catch::Contains(path + ":27:"));
+  CHECK(Log(*store).size() == 25);  // the batches before the bad line
+  auto checkpoint = sources::Ingestor::Checkpoint(*store, "api");
+  REQUIRE(checkpoint.ok());
+  CHECK((*checkpoint)["offset"] == static_cast<int64_t>(good_part.size()));
+  CHECK((*checkpoint)["line"] == 26);
+
+  // Fixed: the rerun starts after line 26 and writes only the rest.
+  WriteFile(path, good_part + Change("c98", "insert", "orders", {{"id", 98}}, {{"id", 98}}).dump() +
+                      "\n" + Change("c99", "insert", "orders", {{"id", 99}}, {{"id", 99}}).dump());
+  auto rest = run(10);
+  INFO(rest.status());
+  REQUIRE(rest.ok());
+  CHECK(rest->ingested == 2);
+  CHECK(rest->duplicates == 0);  // not even read again
+  auto log = Log(*store);
+  REQUIRE(log.size() == 27);
+  CHECK(log.back().ToJson()["stream"] == "order-99");
+  CHECK(log.back().ToJson()["metadata"]["source_position"].is_number());
+}
