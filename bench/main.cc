@@ -1,7 +1,7 @@
 // rivulet_bench: the numbers of SPEC section 8, each beside the physical limit measured
 // in the same run. Prints one JSON document on stdout; progress goes to stderr.
 //
-//   rivulet_bench [--quick] [--only outbox]
+//   rivulet_bench [--quick] [--only outbox|sources]
 //     --quick: small sizes, for a smoke run
 //     --only SECTION: run one section and print its figures alone (while tuning it)
 
@@ -18,6 +18,7 @@
 #include "bench/outbox_bench.h"
 #include "bench/projection_bench.h"
 #include "bench/saga_bench.h"
+#include "bench/sources_bench.h"
 #include "bench/store_bench.h"
 #include "tests/support/temp_dir.h"
 
@@ -59,7 +60,7 @@ int main(int argc, char** argv) {
     } else if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
       only = argv[++i];
     } else {
-      std::cerr << "usage: rivulet_bench [--quick] [--only outbox]" << std::endl;
+      std::cerr << "usage: rivulet_bench [--quick] [--only outbox|sources]" << std::endl;
       return 2;
     }
   }
@@ -71,6 +72,13 @@ int main(int argc, char** argv) {
   if (only == "outbox") {
     std::cout << MeasureOutbox(dir.path(), quick ? 5'000 : 100'000, quick ? 100 : 1'000,
                                quick ? 500 : 2'000)
+                     .dump(2)
+              << std::endl;
+    return 0;
+  }
+  if (only == "sources") {
+    std::cout << MeasureSources(dir.path(), quick ? 20'000 : 1'000'000, quick ? 20'000 : 1'000'000,
+                                quick ? 500 : 2'000)
                      .dump(2)
               << std::endl;
     return 0;

@@ -28,7 +28,8 @@ struct Origin {
 
 // The `mappings:` of the config (SPEC section 4), tried in order; the first whose
 // `source` (when set) and `match` fit the change event wins. Defaults when a mapping
-// leaves them out: stream `<ns.coll>-<documentKey values joined by '-'>`, type
+// leaves them out: stream `<ns.coll>-<documentKey values joined by '-', in key name
+// order>`, type
 // `<ns.coll>.<operationType>`, data `{documentKey, fullDocument,
 // fullDocumentBeforeChange, updateDescription}`. Thread-safe.
 class Mapper {

@@ -534,6 +534,7 @@ Status PostgresSource::Stream(const std::atomic<bool>& stop,
       std::string why = r != nullptr ? PQresultErrorMessage(r) : "";
       PQclear(r);
       if (why.empty()) why = Error(replication_);
+      if (why.empty()) why = "the server ended the stream";
       while (!why.empty() && why.back() == '\n') why.pop_back();
       return Status::Unavailable("replication ended: " + why);
     }

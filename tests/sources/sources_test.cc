@@ -125,7 +125,7 @@ TEST_CASE("mappings: templates, defaults, metadata, unmatched and ignored change
   CHECK(other->unmatched == 1);
 }
 
-TEST_CASE("Extended JSON becomes plain JSON; a malformed one is refused", "[sources]") {
+TEST_CASE("Extended JSON becomes plain JSON, a malformed one is refused", "[sources]") {
   auto converted = sources::FromExtendedJson(Json::parse(R"({
     "_id": {"$oid": "65a1b2c3d4e5f60718293a4b"},
     "n": {"$numberLong": "9007199254740993"},
