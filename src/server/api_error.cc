@@ -56,4 +56,8 @@ void WriteJson(httplib::Response& res, int status, std::string body) {
   res.set_content(std::move(body), "application/json");
 }
 
+void Answer(httplib::Response& res, const Status& status) {
+  if (!status.ok()) WriteError(res, status);
+}
+
 }  // namespace rivulet::server

@@ -19,6 +19,9 @@ HttpError ToHttpError(const Status& status);
 // Answers with {"error": code, "message": ..., <details>} and the fitting status.
 void WriteError(httplib::Response& res, const Status& status);
 
+// For handlers that write their own answer when they succeed: the error otherwise.
+void Answer(httplib::Response& res, const Status& status);
+
 // Answers with `body` (already JSON) and `status`.
 void WriteJson(httplib::Response& res, int status, std::string body);
 

@@ -56,8 +56,7 @@ void HandleEvents(ServerContext& ctx, const httplib::Request& req, httplib::Resp
     WriteJson(res, 200, BatchJson(batch));
     return Status::Ok();
   };
-  Status status = run();
-  if (!status.ok()) WriteError(res, status);
+  Answer(res, run());
 }
 
 // Where a change stream starts: after a resume token (Last-Event-ID or resume_after),
@@ -180,8 +179,7 @@ void HandleChanges(ServerContext& ctx, const httplib::Request& req, httplib::Res
     WriteJson(res, 200, BatchJson(batch));
     return Status::Ok();
   };
-  Status status = run();
-  if (!status.ok()) WriteError(res, status);
+  Answer(res, run());
 }
 
 }  // namespace

@@ -8,12 +8,6 @@
 
 namespace rivulet::server {
 
-namespace {
-void Answer(httplib::Response& res, const Status& status) {
-  if (!status.ok()) WriteError(res, status);
-}
-}  // namespace
-
 void RegisterOutboxRoutes(Router& router, ServerContext& ctx) {
   router.Get("/v1/outbox", [&ctx](const httplib::Request& req, httplib::Response& res) {
     Answer(res, [&]() -> Status {

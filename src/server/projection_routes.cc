@@ -21,10 +21,6 @@ Status AwaitPosition(ProjectionEngine& engine, const std::string& name, const Qu
   return engine.WaitForPosition(name, *position, std::chrono::milliseconds(wait_ms));
 }
 
-void Answer(httplib::Response& res, const Status& status) {
-  if (!status.ok()) WriteError(res, status);
-}
-
 }  // namespace
 
 void RegisterProjectionRoutes(Router& router, ServerContext& ctx, ProjectionEngine& engine) {

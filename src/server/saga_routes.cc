@@ -17,10 +17,6 @@ namespace {
 
 using core::Json;
 
-void Answer(httplib::Response& res, const Status& status) {
-  if (!status.ok()) WriteError(res, status);
-}
-
 const sagas::SagaDefinition* Find(const std::vector<sagas::SagaDefinition>& sagas,
                                   const std::string& name) {
   for (const auto& s : sagas) {

@@ -10,7 +10,7 @@ namespace rivulet::server {
 void RegisterSourceRoutes(Router& router, ServerContext& ctx, sources::Ingestor& ingestor) {
   router.Post(R"(/v1/sources/([^/]+)/changes)", [&ctx, &ingestor](const httplib::Request& req,
                                                                   httplib::Response& res) {
-    Status answered = [&]() -> Status {
+    Answer(res, [&]() -> Status {
       ASSIGN_OR_RETURN(QueryParams params, QueryParams::Parse(req, {}));
       static_cast<void>(params);
       const std::string name = req.matches[1];
@@ -39,8 +39,7 @@ void RegisterSourceRoutes(Router& router, ServerContext& ctx, sources::Ingestor&
       ASSIGN_OR_RETURN(sources::IngestStats stats, ingestor.Ingest(batch));
       WriteJson(res, 200, core::DumpJson(stats.ToJson()));
       return Status::Ok();
-    }();
-    if (!answered.ok()) WriteError(res, answered);
+    }());
   });
 }
 

@@ -123,8 +123,7 @@ void HandleRead(ServerContext& ctx, const httplib::Request& req, httplib::Respon
     WriteJson(res, 200, std::move(body));
     return Status::Ok();
   };
-  Status status = run();
-  if (!status.ok()) WriteError(res, status);
+  Answer(res, run());
 }
 
 }  // namespace
