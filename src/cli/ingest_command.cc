@@ -1,9 +1,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <climits>
-#include <cstdlib>
-
 #include "cli/commands.h"
 #include "sources/jsonl_source.h"
 
@@ -33,7 +30,7 @@ int RunIngest(const GlobalOptions& global, const IngestOptions& options) {
   std::string file = options.file;
   if (file.empty()) file = source->type == config::SourceConfig::Type::kJsonl ? source->path : "-";
 
-  std::string path;  // the checkpoint's file name; empty for stdin
+  std::string path;  // empty for stdin
   int fd = STDIN_FILENO;
   if (file != "-") {
     fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
@@ -41,8 +38,7 @@ int RunIngest(const GlobalOptions& global, const IngestOptions& options) {
       PrintMessage(file + ": cannot read the file");
       return kExitUsage;
     }
-    char resolved[PATH_MAX];
-    path = ::realpath(file.c_str(), resolved) != nullptr ? resolved : file;
+    path = file;
   }
   InstallStopSignals();
   auto store = OpenStoreOrReport(*config);

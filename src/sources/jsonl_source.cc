@@ -5,6 +5,8 @@
 
 #include <cerrno>
 #include <chrono>
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -13,6 +15,13 @@
 namespace rivulet::sources {
 
 namespace {
+
+// The file's name in checkpoints: its real path, so `rivulet ingest ./x.jsonl` and a
+// source declared with another spelling of the same file resume from each other.
+std::string CheckpointPath(const std::string& path) {
+  char resolved[PATH_MAX];
+  return ::realpath(path.c_str(), resolved) != nullptr ? std::string(resolved) : path;
+}
 
 void Add(IngestStats& total, const IngestStats& batch) {
   total.ingested += batch.ingested;
@@ -26,6 +35,7 @@ void Add(IngestStats& total, const IngestStats& batch) {
 
 Result<IngestStats> IngestJsonl(Ingestor& ingestor, int fd, const JsonlOptions& options) {
   const std::string where = options.path.empty() ? "stdin" : options.path;
+  const std::string checkpoint_path = options.path.empty() ? "" : CheckpointPath(options.path);
   IngestStats total;
   JsonlPosition stored = options.start;  // what the store holds
   JsonlPosition read = options.start;    // through the last complete line read
@@ -37,9 +47,9 @@ Result<IngestStats> IngestJsonl(Ingestor& ingestor, int fd, const JsonlOptions& 
 
   auto commit = [&]() -> Status {
     if (batch_end.offset == stored.offset) return Status::Ok();
-    if (!options.path.empty()) {
+    if (!checkpoint_path.empty()) {
       batch.checkpoint = core::Json{
-          {"path", options.path}, {"offset", batch_end.offset}, {"line", batch_end.line}};
+          {"path", checkpoint_path}, {"offset", batch_end.offset}, {"line", batch_end.line}};
     }
     Result<IngestStats> stats = ingestor.Ingest(batch);
     if (!stats.ok()) {
@@ -130,7 +140,7 @@ Result<JsonlPosition> JsonlResumePosition(eventstore::EventStore& store, const s
                                           const std::string& path) {
   ASSIGN_OR_RETURN(core::Json checkpoint, Ingestor::Checkpoint(store, source));
   JsonlPosition start;
-  if (!checkpoint.is_object() || checkpoint.value("path", "") != path) return start;
+  if (!checkpoint.is_object() || checkpoint.value("path", "") != CheckpointPath(path)) return start;
   struct stat st {};
   const int64_t offset = checkpoint.value("offset", int64_t{0});
   if (::stat(path.c_str(), &st) != 0 || st.st_size < offset) return start;  // replaced

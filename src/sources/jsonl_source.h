@@ -10,7 +10,8 @@
 namespace rivulet::sources {
 
 // Where a JSON-lines ingest stands: the byte offset after the last line stored and
-// that line's number (1-based). Stored as the source's checkpoint with the file's path.
+// that line's number (1-based). Stored as the source's checkpoint with the file's real
+// path, so every spelling of the same file resumes from it.
 struct JsonlPosition {
   int64_t offset = 0;
   int64_t line = 0;
@@ -18,7 +19,7 @@ struct JsonlPosition {
 
 struct JsonlOptions {
   std::string source;
-  // The file's path as recorded in the checkpoint; empty for stdin (no checkpoint: a
+  // The file (the checkpoint records its real path); empty for stdin (no checkpoint: a
   // retried stdin ingest relies on the _ids alone).
   std::string path;
   JsonlPosition start;

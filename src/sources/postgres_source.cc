@@ -89,16 +89,9 @@ std::string QuoteTable(PGconn* conn, const std::string& table) {
 
 PGconn* ConnectTo(const std::string& url, bool replication) {
   // The URL is expanded; the session is in UTC so timestamptz values come as +00.
-  const char* keys[] = {"dbname", "replication", "options", "connect_timeout", nullptr};
-  const char* values[] = {url.c_str(), replication ? "database" : nullptr, "-c TimeZone=UTC", "10",
-                          nullptr};
-  if (!replication) {
-    keys[1] = "options";
-    values[1] = "-c TimeZone=UTC";
-    keys[2] = "connect_timeout";
-    values[2] = "10";
-    keys[3] = nullptr;
-  }
+  const char* keys[] = {"dbname", "options", "connect_timeout", "replication", nullptr};
+  const char* values[] = {url.c_str(), "-c TimeZone=UTC", "10", "database", nullptr};
+  if (!replication) keys[3] = nullptr;  // the list ends there
   return PQconnectdbParams(keys, values, 1);
 }
 
@@ -106,7 +99,16 @@ PGconn* ConnectTo(const std::string& url, bool replication) {
 
 PostgresSource::PostgresSource(eventstore::EventStore& store, Ingestor& ingestor,
                                config::SourceConfig source, core::MetricsRegistry* metrics)
-    : store_(store), ingestor_(ingestor), source_(std::move(source)), metrics_(metrics) {}
+    : store_(store), ingestor_(ingestor), source_(std::move(source)) {
+  if (metrics != nullptr) {
+    lag_bytes_ =
+        &metrics->GetGauge("rivulet_source_lag_bytes", "WAL bytes the source has not stored yet",
+                           {{"source", source_.name}});
+    lag_seconds_ = &metrics->GetGauge("rivulet_source_lag_seconds",
+                                      "Age of the oldest source change not stored yet",
+                                      {{"source", source_.name}});
+  }
+}
 
 PostgresSource::~PostgresSource() { Disconnect(); }
 
@@ -374,7 +376,7 @@ Status PostgresSource::AddChange(const pg::Message& m) {
   return Status::Ok();
 }
 
-Status PostgresSource::Handle(const std::string& payload, uint64_t wal_start) {
+Status PostgresSource::Handle(const std::string& payload) {
   ASSIGN_OR_RETURN(pg::Message m, pg::ParseMessage(payload));
   switch (m.type) {
     case pg::Message::Type::kBegin:
@@ -418,16 +420,14 @@ Status PostgresSource::Handle(const std::string& payload, uint64_t wal_start) {
         c.event["_id"] = {{"lsn", position}, {"n", i}};
         c.position = position;
         c.id_seed = position + "\n" + std::to_string(i);
-        if (pending_.empty()) pending_since_ms_ = SteadyMillis();
         pending_.push_back(std::move(c));
       }
-      if (txn.changes.empty() && pending_.empty()) pending_since_ms_ = SteadyMillis();
+      if (pending_end_lsn_ <= stored_lsn_) oldest_pending_commit_ = txn.commit_time;
       pending_end_lsn_ = m.end_lsn;
       last_commit_time_ = txn.commit_time;
       return Status::Ok();
     }
     default:
-      static_cast<void>(wal_start);
       return Status::Ok();
   }
 }
@@ -471,22 +471,19 @@ Status PostgresSource::SendStatus(bool reply_requested) {
 }
 
 void PostgresSource::UpdateLag() {
-  if (metrics_ == nullptr) return;
+  if (lag_bytes_ == nullptr) return;
   const uint64_t behind = server_wal_end_ > stored_lsn_ ? server_wal_end_ - stored_lsn_ : 0;
-  metrics_
-      ->GetGauge("rivulet_source_lag_bytes", "WAL bytes the source has not stored yet",
-                 {{"source", source_.name}})
-      .Set(static_cast<double>(behind));
-  double seconds = 0;
-  if (!pending_.empty() || open_) {
-    seconds = static_cast<double>(SteadyMillis() - pending_since_ms_) / 1000.0;
-  } else if (behind > 0 && last_commit_time_ != 0) {
-    seconds = static_cast<double>(PgNowMicros() - last_commit_time_) / 1e6;
+  lag_bytes_->Set(static_cast<double>(behind));
+  // The oldest committed transaction not stored yet; when none is waiting but WAL is,
+  // the time since the last stored commit.
+  int64_t since = 0;
+  if (pending_end_lsn_ > stored_lsn_) {
+    since = oldest_pending_commit_;
+  } else if (behind > 0) {
+    since = last_commit_time_;
   }
-  metrics_
-      ->GetGauge("rivulet_source_lag_seconds", "Age of the oldest source change not stored yet",
-                 {{"source", source_.name}})
-      .Set(std::max(0.0, seconds));
+  lag_seconds_->Set(since == 0 ? 0.0
+                               : std::max(0.0, static_cast<double>(PgNowMicros() - since) / 1e6));
 }
 
 Status PostgresSource::Stream(const std::atomic<bool>& stop,
@@ -509,7 +506,7 @@ Status PostgresSource::Stream(const std::atomic<bool>& stop,
       if (data[0] == 'w' && data.size() >= 25) {
         const uint64_t wal_start = GetU64(data.data() + 1);
         server_wal_end_ = std::max(server_wal_end_, GetU64(data.data() + 9));
-        RETURN_IF_ERROR(Handle(data.substr(25), wal_start));
+        RETURN_IF_ERROR(Handle(data.substr(25)));
         received_lsn_ = std::max(received_lsn_, wal_start);
         if (pending_.size() >= 5000) RETURN_IF_ERROR(StorePending());
       } else if (data[0] == 'k' && data.size() >= 18) {

@@ -51,7 +51,7 @@ class PostgresSource {
   Status PrepareSlot();
   Status CopySnapshot(const std::string& snapshot, uint64_t consistent_lsn);
   Status Stream(const std::atomic<bool>& stop, const std::function<void()>& on_progress);
-  Status Handle(const std::string& payload, uint64_t wal_start);
+  Status Handle(const std::string& payload);
   // Key columns of a table (its primary key), by relation oid; cached.
   Result<std::set<std::string>> KeyColumns(uint32_t relation_oid, const pg::Relation& relation);
   core::Json Row(const pg::Relation& relation, const pg::Tuple& tuple,
@@ -66,7 +66,8 @@ class PostgresSource {
   eventstore::EventStore& store_;
   Ingestor& ingestor_;
   config::SourceConfig source_;
-  core::MetricsRegistry* metrics_;
+  core::Gauge* lag_bytes_ = nullptr;
+  core::Gauge* lag_seconds_ = nullptr;
   PGconn* sql_ = nullptr;          // plain connection: setup, keys, snapshot
   PGconn* replication_ = nullptr;  // replication=database
   std::string database_;
@@ -80,8 +81,8 @@ class PostgresSource {
   std::optional<Txn> open_;      // between Begin and Commit
   std::vector<Change> pending_;  // committed, not stored yet
   uint64_t pending_end_lsn_ = 0;
-  int64_t pending_since_ms_ = 0;  // steady ms when pending_ became non-empty
-  int64_t last_commit_time_ = 0;  // of the last stored transaction
+  int64_t oldest_pending_commit_ = 0;  // commit time of the oldest transaction not stored
+  int64_t last_commit_time_ = 0;       // of the last transaction committed
   int64_t last_status_ms_ = 0;
   int64_t last_idle_store_ms_ = 0;
 };
