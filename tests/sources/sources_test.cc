@@ -67,21 +67,32 @@ std::vector<eventstore::RecordedEvent> Log(eventstore::EventStore& store) {
   return events->events;
 }
 
+// A store with the source tables, and an ingestor with the mappings of `yaml`.
+struct Ingesting {
+  explicit Ingesting(const std::string& yaml)
+      : store(OpenTestStore("sqlite", dir)),
+        config(Load(yaml)),
+        mapper(config.mappings),
+        ingestor(*store, mapper) {
+    REQUIRE(sources::Ingestor::Migrate(*store).ok());
+  }
+  TempDir dir;
+  std::unique_ptr<eventstore::EventStore> store;
+  config::Config config;
+  sources::Mapper mapper;
+  sources::Ingestor ingestor;
+};
+
 }  // namespace
 
 TEST_CASE("mappings: templates, defaults, metadata, unmatched and ignored changes", "[sources]") {
-  TempDir dir;
-  auto store = OpenTestStore("sqlite", dir);
-  REQUIRE(sources::Ingestor::Migrate(*store).ok());
-  const config::Config config = Load(kConfig);
-  sources::Mapper mapper(config.mappings);
-  sources::Ingestor ingestor(*store, mapper);
+  Ingesting f(kConfig);
 
   Json update = Change("t2", "update", "orders", {{"id", 42}});
   update["updateDescription"] = {{"updatedFields", {{"status", "paid"}}},
                                  {"removedFields", Json::array()}};
   update["clusterTime"] = {{"$timestamp", {{"t", 1700000000}, {"i", 1}}}};
-  auto stats = ingestor.Ingest(Batch(
+  auto stats = f.ingestor.Ingest(Batch(
       "api",
       {Change("t1", "insert", "orders", {{"id", 42}}, {{"id", 42}, {"tenant", "acme"}}), update,
        Change("t3", "insert", "customers", {{"region", "eu"}, {"id", "c-1"}},
@@ -94,7 +105,7 @@ TEST_CASE("mappings: templates, defaults, metadata, unmatched and ignored change
   CHECK(stats->unmatched == 1);
   CHECK(stats->ignored == 1);
 
-  auto log = Log(*store);
+  auto log = Log(*f.store);
   REQUIRE(log.size() == 3);
   Json first = log[0].ToJson();
   CHECK(first["stream"] == "order-42");
@@ -118,8 +129,8 @@ TEST_CASE("mappings: templates, defaults, metadata, unmatched and ignored change
   CHECK(third["data"]["fullDocumentBeforeChange"].is_null());
 
   // A mapping for another source does not apply.
-  auto other =
-      ingestor.Ingest(Batch("other", {Change("t1", "insert", "orders", {{"id", 7}}, {{"id", 7}})}));
+  auto other = f.ingestor.Ingest(
+      Batch("other", {Change("t1", "insert", "orders", {{"id", 7}}, {{"id", 7}})}));
   REQUIRE(other.ok());
   CHECK(other->ingested == 0);
   CHECK(other->unmatched == 1);
@@ -165,43 +176,33 @@ TEST_CASE("Extended JSON becomes plain JSON, a malformed one is refused", "[sour
 }
 
 TEST_CASE("a change _id already ingested is skipped, also within one batch", "[sources]") {
-  TempDir dir;
-  auto store = OpenTestStore("sqlite", dir);
-  REQUIRE(sources::Ingestor::Migrate(*store).ok());
-  const config::Config config = Load(kConfig);
-  sources::Mapper mapper(config.mappings);
-  sources::Ingestor ingestor(*store, mapper);
+  Ingesting f(kConfig);
   auto batch = Batch("api", {Change("a", "insert", "orders", {{"id", 1}}, {{"id", 1}}),
                              Change("b", "insert", "orders", {{"id", 2}}, {{"id", 2}}),
                              Change("a", "insert", "orders", {{"id", 1}}, {{"id", 1}})});
-  auto first = ingestor.Ingest(batch);
+  auto first = f.ingestor.Ingest(batch);
   REQUIRE(first.ok());
   CHECK(first->ingested == 2);
   CHECK(first->duplicates == 1);
-  auto again = ingestor.Ingest(batch);  // a retried request
+  auto again = f.ingestor.Ingest(batch);  // a retried request
   REQUIRE(again.ok());
   CHECK(again->ingested == 0);
   CHECK(again->duplicates == 3);
-  CHECK(Log(*store).size() == 2);
+  CHECK(Log(*f.store).size() == 2);
   // The same _id from another source is another change.
-  auto other =
-      ingestor.Ingest(Batch("other", {Change("a", "insert", "orders", {{"id", 1}}, {{"id", 1}})}));
+  auto other = f.ingestor.Ingest(
+      Batch("other", {Change("a", "insert", "orders", {{"id", 1}}, {{"id", 1}})}));
   REQUIRE(other.ok());
   CHECK(other->duplicates == 0);
 }
 
 TEST_CASE("a malformed change or a failing template writes nothing of its batch", "[sources]") {
-  TempDir dir;
-  auto store = OpenTestStore("sqlite", dir);
-  REQUIRE(sources::Ingestor::Migrate(*store).ok());
-  const config::Config config = Load(R"(
+  Ingesting f(R"(
 sources: [{ name: api, type: http }]
 mappings:
   - match: { ns.coll: orders }
     stream: "order-${fullDocument.number}"
 )");
-  sources::Mapper mapper(config.mappings);
-  sources::Ingestor ingestor(*store, mapper);
   const Json good = Change("g", "insert", "orders", {{"id", 1}}, {{"number", 1}});
   const std::vector<std::pair<Json, std::string>> bad = {
       {Json::array(), "a change event must be a JSON object"},
@@ -216,27 +217,22 @@ mappings:
   };
   for (const auto& [change, reason] : bad) {
     INFO(change.dump() << " should be refused for " << reason);
-    auto refused = ingestor.Ingest(Batch("api", {good, change, good}));
+    auto refused = f.ingestor.Ingest(Batch("api", {good, change, good}));
     REQUIRE(refused.status().code() == StatusCode::kInvalidArgument);
     CHECK_THAT(refused.status().message(), Catch::Contains(reason));
     const Json& errors = refused.status().details()["errors"];
     REQUIRE(errors.size() == 1);
     CHECK(errors[0]["index"] == 1);
   }
-  CHECK(Log(*store).empty());
-  CHECK(sources::Ingestor::Checkpoint(*store, "api").value().is_null());
+  CHECK(Log(*f.store).empty());
+  CHECK(sources::Ingestor::Checkpoint(*f.store, "api").value().is_null());
 }
 
 TEST_CASE(
     "jsonl: batches commit with the offset, a bad line stops with its number, a rerun "
     "resumes",
     "[sources]") {
-  TempDir dir;
-  auto store = OpenTestStore("sqlite", dir);
-  REQUIRE(sources::Ingestor::Migrate(*store).ok());
-  const config::Config config = Load(kConfig);
-  sources::Mapper mapper(config.mappings);
-  sources::Ingestor ingestor(*store, mapper);
+  Ingesting f(kConfig);
   std::string text;
   for (int i = 1; i <= 25; ++i) {
     text +=
@@ -246,7 +242,7 @@ TEST_CASE(
   const std::string good_part = text;
   text += "{\"_id\": \"broken\", \"operationType\": \n";  // line 27
   text += Change("c99", "insert", "orders", {{"id", 99}}, {{"id", 99}}).dump() + "\n";
-  const std::string path = dir.File("changes.jsonl");
+  const std::string path = f.dir.File("changes.jsonl");
   WriteFile(path, text);
 
   auto run = [&](size_t batch_lines) {
@@ -254,19 +250,19 @@ TEST_CASE(
     options.source = "api";
     options.path = path;
     options.batch_lines = batch_lines;
-    auto start = sources::JsonlResumePosition(*store, "api", path);
+    auto start = sources::JsonlResumePosition(*f.store, "api", path);
     REQUIRE(start.ok());
     options.start = *start;
     int fd = ::open(path.c_str(), O_RDONLY);
-    auto stats = sources::IngestJsonl(ingestor, fd, options);
+    auto stats = sources::IngestJsonl(f.ingestor, fd, options);
     ::close(fd);
     return stats;
   };
   auto stopped = run(10);
   REQUIRE(stopped.status().code() == StatusCode::kInvalidArgument);
   CHECK_THAT(stopped.status().message(), Catch::Contains(path + ":27:"));
-  CHECK(Log(*store).size() == 25);  // the batches before the bad line
-  auto checkpoint = sources::Ingestor::Checkpoint(*store, "api");
+  CHECK(Log(*f.store).size() == 25);  // the batches before the bad line
+  auto checkpoint = sources::Ingestor::Checkpoint(*f.store, "api");
   REQUIRE(checkpoint.ok());
   CHECK((*checkpoint)["offset"] == static_cast<int64_t>(good_part.size()));
   CHECK((*checkpoint)["line"] == 26);
@@ -279,7 +275,7 @@ TEST_CASE(
   REQUIRE(rest.ok());
   CHECK(rest->ingested == 2);
   CHECK(rest->duplicates == 0);  // not even read again
-  auto log = Log(*store);
+  auto log = Log(*f.store);
   REQUIRE(log.size() == 27);
   CHECK(log.back().ToJson()["stream"] == "order-99");
   CHECK(log.back().ToJson()["metadata"]["source_position"].is_number());
