@@ -159,9 +159,10 @@ void Relay::Run(const Destination& destination, Sink& sink, bool open) {
       std::fprintf(stderr, "rivulet: %s\n", opened.message().c_str());
     }
   }
-  // Ordered sinks deliver the next batch while the last one is being marked: the next
-  // read starts after the last batch's seq when that batch went out whole (every
-  // message delivered, no key held back), otherwise after the marking, from the start.
+  // Ordered sinks deliver the next batch while the last one is being marked when that
+  // batch was full and went out whole (every message delivered, no key held back): the
+  // next read starts after its seq. Otherwise the marking comes first, and the next
+  // read starts from the beginning.
   std::future<Status> marking;
   int64_t after_seq = 0;
   auto finish_marking = [&] {
@@ -210,11 +211,14 @@ void Relay::Run(const Destination& destination, Sink& sink, bool open) {
         !batch->blocked && std::all_of(outcomes.begin(), outcomes.end(),
                                        [](const Delivery& d) { return d.delivered; });
     const bool marked = finish_marking();
-    // A batch that was not full means the relay has caught up; the next read starts
-    // from the beginning again, which also picks up a dead message put back by retry.
+    // Only a full batch is marked in the background: more messages wait behind it, read
+    // after its seq. One that was not full means the relay has caught up; it is marked
+    // before the next read, which starts from the beginning again (and so also picks
+    // up a dead message put back by retry). Reading from the start while a batch is
+    // still being marked would deliver that batch again.
     const bool full = batch->cut || batch->messages.size() >= kOrderedBatchMessages;
-    if (sink.ordered_batches() && whole && marked) {
-      after_seq = full ? batch->messages.back().seq : 0;
+    if (sink.ordered_batches() && whole && marked && full) {
+      after_seq = batch->messages.back().seq;
       marking = std::async(std::launch::async,
                            [this, batch = std::move(*batch), outcomes = std::move(outcomes), done] {
                              return Mark(batch, outcomes, done);

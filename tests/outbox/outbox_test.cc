@@ -492,3 +492,27 @@ TEST_CASE("delivered messages are pruned after the retention, dead ones stay", "
   CHECK(All(*store).size() == 1);
   CHECK(Count(*store, "hooks", "dead") == 1);
 }
+
+TEST_CASE("jsonl and nats: each message is attempted once when nothing fails", "[outbox][nats]") {
+  NatsServer nats;
+  TempDir dir;
+  auto store = OpenTestStore("sqlite", dir);
+  auto settings = Settings({Jsonl(dir.File("out.jsonl")), Bus(nats.url())});
+  REQUIRE(outbox::InstallPublisher(*store, settings).ok());
+  core::MetricsRegistry metrics;
+  outbox::Relay::Options options;
+  options.metrics = &metrics;
+  outbox::Relay relay(*store, settings, options);
+  REQUIRE(relay.Start().ok());
+  for (int i = 0; i < 40; ++i) {  // a trickle: the relay is caught up between messages
+    REQUIRE(store->Append(Event("order-" + std::to_string(i % 3), "OrderShipped", i)).ok());
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  WaitUntil([&] {
+    return Count(*store, "audit", "delivered") == 40 && Count(*store, "bus", "delivered") == 40;
+  });
+  std::this_thread::sleep_for(milliseconds(200));
+  relay.Stop();
+  CHECK(metrics.GetCounter("rivulet_outbox_attempts_total", "").value() == 80);
+  CHECK(nats.Count("RIVULET") == 40);
+}
