@@ -1,13 +1,15 @@
 // rivulet_bench: the numbers of SPEC section 8, each beside the physical limit measured
 // in the same run. Prints one JSON document on stdout; progress goes to stderr.
 //
-//   rivulet_bench [--quick] [--only outbox|sources]
+//   rivulet_bench [--quick] [--only outbox|sources] [--rows N]
 //     --quick: small sizes, for a smoke run
 //     --only SECTION: run one section and print its figures alone (while tuning it)
+//     --rows N: rows for each of the sources section's PostgreSQL phases
 
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <thread>
@@ -54,13 +56,16 @@ core::Json Beside(core::Json target, double limit, const std::string& limit_name
 int main(int argc, char** argv) {
   bool quick = false;
   std::string only;
+  int64_t rows = 0;  // --rows: the sources section's single-row and batched row counts
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--quick") == 0) {
       quick = true;
     } else if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
       only = argv[++i];
+    } else if (std::strcmp(argv[i], "--rows") == 0 && i + 1 < argc) {
+      rows = std::atoll(argv[++i]);
     } else {
-      std::cerr << "usage: rivulet_bench [--quick] [--only outbox|sources]" << std::endl;
+      std::cerr << "usage: rivulet_bench [--quick] [--only outbox|sources] [--rows N]" << std::endl;
       return 2;
     }
   }
@@ -77,8 +82,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (only == "sources") {
-    std::cout << MeasureSources(dir.path(), quick ? 20'000 : 1'000'000, quick ? 20'000 : 1'000'000,
-                                quick ? 500 : 2'000)
+    const int64_t source_rows = rows > 0 ? rows : quick ? 20'000 : 1'000'000;
+    std::cout << MeasureSources(dir.path(), static_cast<int>(source_rows),
+                                static_cast<int>(source_rows), quick ? 500 : 2'000)
                      .dump(2)
               << std::endl;
     return 0;

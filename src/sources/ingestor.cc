@@ -74,10 +74,11 @@ Result<IngestStats> Ingestor::Ingest(const IngestBatch& batch) {
       mapped[i].ignored = true;
       continue;
     }
-    const std::string seed = c.id_seed.empty() ? batch.source + "\n" + ChangeIdKey(*change)
-                                               : batch.source + "\n" + c.id_seed;
     Origin origin{batch.source, c.position, c.extra};
-    auto event = mapper_.Map(*change, origin, DerivedEventId(seed));
+    auto event =
+        mapper_.Map(*change, origin,
+                    c.event_id.empty() ? DerivedEventId(batch.source + "\n" + ChangeIdKey(*change))
+                                       : c.event_id);
     if (!event.ok()) {
       errors.push_back({{"index", i}, {"message", event.status().message()}});
       continue;

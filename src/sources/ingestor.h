@@ -17,7 +17,7 @@ struct Change {
   core::Json event;     // the change event, raw (Extended JSON allowed)
   core::Json position;  // where it is in its source: its _id, a byte offset, an LSN
   core::Json extra = core::Json::object();  // more metadata (snapshot, TOAST columns)
-  std::string id_seed;  // the event id is derived from it; "" = from source and _id
+  std::string event_id;                     // "" = derived from the source and the _id
 };
 
 struct IngestBatch {

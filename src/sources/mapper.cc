@@ -1,5 +1,7 @@
 #include "sources/mapper.h"
 
+#include <cstdio>
+
 #include "core/digest.h"
 #include "core/status_macros.h"
 #include "eventstore/stream_name.h"
@@ -79,6 +81,25 @@ std::string DerivedEventId(const std::string& seed) {
   hex[16] = "89ab"[std::stoi(hex.substr(16, 1), nullptr, 16) & 3];  // RFC 4122 variant
   return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
          hex.substr(16, 4) + "-" + hex.substr(20, 12);
+}
+
+std::string OrderedEventId(const std::string& source, uint64_t lsn, bool snapshot, uint64_t n) {
+  if (lsn >> 60 != 0 || n >> 33 != 0) {
+    return DerivedEventId(source + "\n" + std::to_string(lsn) + "\n" +
+                          (snapshot ? "snapshot\n" : "") + std::to_string(n));
+  }
+  const uint64_t source_hash = std::stoull(core::Sha256Hex(source).substr(0, 7), nullptr, 16);
+  // 48 bits of LSN | version 8 | 12 bits of LSN; variant 10 | snapshot | n | source hash.
+  const uint64_t high = (lsn >> 12) << 16 | 0x8000 | (lsn & 0xfff);
+  const uint64_t low = uint64_t{2} << 62 | uint64_t{snapshot} << 61 | n << 28 | source_hash;
+  char text[37];
+  std::snprintf(text, sizeof(text), "%08llx-%04llx-%04llx-%04llx-%012llx",
+                static_cast<unsigned long long>(high >> 32),
+                static_cast<unsigned long long>(high >> 16 & 0xffff),
+                static_cast<unsigned long long>(high & 0xffff),
+                static_cast<unsigned long long>(low >> 48),
+                static_cast<unsigned long long>(low & 0xffffffffffffULL));
+  return text;
 }
 
 }  // namespace rivulet::sources

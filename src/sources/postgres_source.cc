@@ -261,7 +261,7 @@ Status PostgresSource::CopySnapshot(const std::string& snapshot, uint64_t consis
             {"fullDocument", std::move(document)}};
         change.position = position;
         change.extra = core::Json{{"snapshot", true}};
-        change.id_seed = "snapshot\n" + qualified + "\n" + core::DumpJson(key);
+        change.event_id = OrderedEventId(source_.name, consistent_lsn, true, batch.changes.size());
         batch.changes.push_back(std::move(change));
       }
     }
@@ -419,7 +419,7 @@ Status PostgresSource::Handle(const std::string& payload) {
         Change& c = txn.changes[i];
         c.event["_id"] = {{"lsn", position}, {"n", i}};
         c.position = position;
-        c.id_seed = position + "\n" + std::to_string(i);
+        c.event_id = OrderedEventId(source_.name, m.end_lsn, false, i);
         pending_.push_back(std::move(c));
       }
       if (pending_end_lsn_ <= stored_lsn_) oldest_pending_commit_ = txn.commit_time;

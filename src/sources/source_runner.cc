@@ -43,7 +43,15 @@ bool SourceRunner::Pause(int64_t ms) {
   return !stopping_.load();
 }
 
+core::Gauge* SourceRunner::UpGauge(const config::SourceConfig& source) {
+  if (metrics_ == nullptr) return nullptr;
+  return &metrics_->GetGauge("rivulet_source_up",
+                             "1 while the source reads, 0 while it waits to try again",
+                             {{"source", source.name}});
+}
+
 void SourceRunner::RunJsonl(const config::SourceConfig& source) {
+  core::Gauge* up = UpGauge(source);
   int64_t backoff = 1000;
   while (!stopping_.load()) {
     Status failed = [&]() -> Status {
@@ -51,6 +59,7 @@ void SourceRunner::RunJsonl(const config::SourceConfig& source) {
       if (!start.ok()) return start.status();
       const int fd = ::open(source.path.c_str(), O_RDONLY | O_CLOEXEC);
       if (fd < 0) return Status::Unavailable("cannot open " + source.path + " (waiting for it)");
+      if (up != nullptr) up->Set(1);
       JsonlOptions options;
       options.source = source.name;
       options.path = source.path;
@@ -62,6 +71,7 @@ void SourceRunner::RunJsonl(const config::SourceConfig& source) {
       ::close(fd);
       return done.status();
     }();
+    if (up != nullptr) up->Set(0);
     if (stopping_.load()) break;
     std::fprintf(stderr, "rivulet: source %s: %s; trying again in %llds\n", source.name.c_str(),
                  failed.message().c_str(), static_cast<long long>(backoff / 1000));
@@ -72,9 +82,14 @@ void SourceRunner::RunJsonl(const config::SourceConfig& source) {
 
 void SourceRunner::RunPostgres(const config::SourceConfig& source) {
   PostgresSource postgres(store_, ingestor_, source, metrics_);
+  core::Gauge* up = UpGauge(source);
   int64_t backoff = 500;
   while (!stopping_.load()) {
-    Status ended = postgres.Run(stopping_, [&] { backoff = 500; });
+    Status ended = postgres.Run(stopping_, [&] {
+      backoff = 500;
+      if (up != nullptr) up->Set(1);
+    });
+    if (up != nullptr) up->Set(0);
     if (stopping_.load()) break;
     std::fprintf(stderr, "rivulet: source %s: %s; reconnecting in %lldms\n", source.name.c_str(),
                  ended.message().c_str(), static_cast<long long>(backoff));

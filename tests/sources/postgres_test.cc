@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <map>
 #include <set>
@@ -5,6 +6,7 @@
 #include <thread>
 
 #include "config/config_loader.h"
+#include "eventstore/sqlite/sqlite_event_store.h"
 #include "sources/ingestor.h"
 #include "sources/pgoutput.h"
 #include "sources/source_runner.h"
@@ -297,4 +299,107 @@ TEST_CASE("postgres: rivulet serve killed with SIGKILL mid-stream keeps every ro
     INFO("row " << id);
     CHECK(count == 1);
   }
+}
+
+namespace {
+
+// The value of the metric line that starts with `series` (name and labels), or -1.
+double MetricValue(const std::string& metrics, const std::string& series) {
+  std::istringstream lines(metrics);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+  }
+  return -1;
+}
+
+size_t ExportedCount(const RivuletServer& server) {
+  CommandResult exported = RunCommand({RivuletBinary(), "export", "-c", server.config_path()});
+  REQUIRE(exported.exit_code == 0);
+  return static_cast<size_t>(std::count(exported.out.begin(), exported.out.end(), '\n'));
+}
+
+}  // namespace
+
+TEST_CASE(
+    "postgres: source lag and state in /metrics, an invalidated slot is a clear error, "
+    "and the documented reset copies the table again",
+    "[sources][postgres]") {
+  PostgresServer pg;
+  pg.Exec("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'");
+  pg.Exec("SELECT pg_reload_conf()");
+  pg.Exec("CREATE TABLE orders (id bigint PRIMARY KEY, v int)");
+  pg.Exec("CREATE TABLE scratch (filler text)");
+  const std::string source =
+      "sources:\n  - { name: shop, type: postgres, url: \"" + pg.url() +
+      "\", publication: rivulet_shop, slot: rivulet_shop, tables: [orders], snapshot: initial, "
+      "heartbeat: 200ms }\nmappings:\n  - { source: shop }\n";
+  RivuletServer server("", source);
+  pg.Exec("INSERT INTO orders SELECT g, 0 FROM generate_series(1, 10) g");
+
+  // Caught up and idle: lag 0, up 1.
+  auto client = server.Client();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (true) {
+    auto metrics = client->Get("/metrics");
+    REQUIRE(metrics);
+    const double lag = MetricValue(metrics->body, "rivulet_source_lag_bytes{source=\"shop\"}");
+    const double seconds =
+        MetricValue(metrics->body, "rivulet_source_lag_seconds{source=\"shop\"}");
+    const double up = MetricValue(metrics->body, "rivulet_source_up{source=\"shop\"}");
+    if (ExportedCount(server) == 10 && lag == 0 && seconds == 0 && up == 1) break;
+    INFO(metrics->body);
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+
+  // While Rivulet is down, changes wait in the slot, and then the WAL they are in is
+  // removed: PostgreSQL invalidates the slot at the next checkpoint.
+  server.Crash();
+  pg.Exec("INSERT INTO orders SELECT g, 0 FROM generate_series(11, 20) g");
+  for (int i = 0; i < 4; ++i) {
+    pg.Exec("INSERT INTO scratch VALUES ('x')");
+    pg.Exec("SELECT pg_switch_wal()");
+  }
+  pg.Exec("CHECKPOINT");
+  REQUIRE(pg.Value("SELECT wal_status FROM pg_replication_slots WHERE slot_name = "
+                   "'rivulet_shop'") == "lost");
+
+  server.Start();
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (server.stderr_text().find("was invalidated") == std::string::npos) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  const std::string log = server.stderr_text();
+  CHECK_THAT(log, Catch::Contains("replication slot rivulet_shop was invalidated"));
+  CHECK_THAT(log, Catch::Contains("SELECT pg_drop_replication_slot('rivulet_shop')"));
+  CHECK_THAT(log, Catch::Contains("DELETE FROM source_checkpoints WHERE source = 'shop'"));
+  auto metrics = server.Client()->Get("/metrics");  // a new port after the restart
+  REQUIRE(metrics);
+  CHECK(MetricValue(metrics->body, "rivulet_source_up{source=\"shop\"}") == 0);
+  CHECK(ExportedCount(server) == 10);  // nothing stored from a slot that lost changes
+
+  // The reset the message gives: drop the slot, forget the checkpoint, restart. The
+  // table is copied again, then streaming goes on.
+  REQUIRE(server.Stop() == 0);
+  pg.Exec("SELECT pg_drop_replication_slot('rivulet_shop')");
+  {
+    eventstore::sqlite::SqliteStoreOptions options;
+    options.path = server.dir().File("rivulet.db");
+    auto store = eventstore::sqlite::OpenSqliteEventStore(options);
+    REQUIRE(store.ok());
+    REQUIRE((*store)
+                ->Write([](eventstore::Transaction& tx) {
+                  return tx.Execute("DELETE FROM source_checkpoints WHERE source = 'shop'", {});
+                })
+                .ok());
+  }
+  server.Start();
+  pg.Exec("INSERT INTO orders VALUES (21, 1)");
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (ExportedCount(server) < 10 + 21) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  CHECK(ExportedCount(server) == 10 + 21);
 }

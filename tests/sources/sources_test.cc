@@ -2,11 +2,14 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <map>
 
 #include "config/config_loader.h"
+#include "core/uuid.h"
 #include "sources/change_event.h"
 #include "sources/ingestor.h"
 #include "sources/jsonl_source.h"
+#include "tests/support/faulty_vfs.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_store.h"
 
@@ -69,8 +72,8 @@ std::vector<eventstore::RecordedEvent> Log(eventstore::EventStore& store) {
 
 // A store with the source tables, and an ingestor with the mappings of `yaml`.
 struct Ingesting {
-  explicit Ingesting(const std::string& yaml)
-      : store(OpenTestStore("sqlite", dir)),
+  explicit Ingesting(const std::string& yaml, const TestStoreOptions& options = {})
+      : store(OpenTestStore("sqlite", dir, options)),
         config(Load(yaml)),
         mapper(config.mappings),
         ingestor(*store, mapper) {
@@ -279,4 +282,119 @@ TEST_CASE(
   REQUIRE(log.size() == 27);
   CHECK(log.back().ToJson()["stream"] == "order-99");
   CHECK(log.back().ToJson()["metadata"]["source_position"].is_number());
+}
+
+TEST_CASE("event ids of positioned changes follow the log and stay apart per source", "[sources]") {
+  using sources::OrderedEventId;
+  const std::vector<std::string> ordered = {
+      OrderedEventId("shop", 0x16B3748, true, 0),
+      OrderedEventId("shop", 0x16B3748, true, 1),
+      OrderedEventId("shop", 0x16B3750, false, 0),
+      OrderedEventId("shop", 0x16B3750, false, 7),
+      OrderedEventId("shop", 0x16B3750, false, 4096),
+      OrderedEventId("shop", 0x16B4000, false, 0),
+      OrderedEventId("shop", 0x1'0000'0000, false, 0),
+      OrderedEventId("shop", 0x0FFF'FFFF'FFFF'FFFF, false, 0)};
+  for (size_t i = 0; i < ordered.size(); ++i) {
+    INFO(ordered[i]);
+    auto uuid = core::Uuid::Parse(ordered[i]);
+    REQUIRE(uuid.ok());
+    CHECK(ordered[i][14] == '8');                                          // version 8
+    CHECK(std::string("89ab").find(ordered[i][19]) != std::string::npos);  // RFC 4122 variant
+    if (i > 0) CHECK(ordered[i - 1] < ordered[i]);
+  }
+  // The same change gets the same id; another source, or a snapshot row, another one.
+  CHECK(OrderedEventId("shop", 0x16B3750, false, 3) == OrderedEventId("shop", 0x16B3750, false, 3));
+  CHECK(OrderedEventId("shop", 0x16B3750, false, 3) != OrderedEventId("crm", 0x16B3750, false, 3));
+  CHECK(OrderedEventId("shop", 0x16B3750, false, 3) != OrderedEventId("shop", 0x16B3750, true, 3));
+  // Out of range: a hashed id, still a valid and stable one.
+  const std::string far = OrderedEventId("shop", uint64_t{1} << 60, false, 0);
+  CHECK(core::Uuid::Parse(far).ok());
+  CHECK(far == OrderedEventId("shop", uint64_t{1} << 60, false, 0));
+  CHECK(far != OrderedEventId("shop", 0, false, 0));
+  CHECK(core::Uuid::Parse(OrderedEventId("shop", 1, false, uint64_t{1} << 33)).ok());
+}
+
+TEST_CASE("a unit that fails halfway leaves no events, no _ids and no checkpoint behind",
+          "[sources][fault]") {
+  Ingesting f(kConfig);
+  // An event already holds the id the second change derives, in another stream: its
+  // append is a conflict after the first change's append succeeded in the same unit.
+  const Json second = Change("c2", "insert", "orders", {{"id", 2}}, {{"id", 2}});
+  eventstore::AppendRequest squatter;
+  squatter.stream = "elsewhere";
+  squatter.events.push_back({});
+  squatter.events[0].id = sources::DerivedEventId(
+      "api\n" + sources::ChangeIdKey(sources::NormalizeChangeEvent(second).value()));
+  squatter.events[0].type = "Squatter";
+  squatter.events[0].data = Json::object();
+  REQUIRE(f.store->Append(squatter).ok());
+
+  auto batch = Batch("api", {Change("c1", "insert", "orders", {{"id", 1}}, {{"id", 1}}), second,
+                             Change("c3", "insert", "orders", {{"id", 3}}, {{"id", 3}})});
+  batch.checkpoint = Json{{"offset", 300}};
+  auto failed = f.ingestor.Ingest(batch);
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.status().code() == StatusCode::kAborted);
+  CHECK(Log(*f.store).size() == 1);  // the squatter alone: order-1's append rolled back
+  CHECK(sources::Ingestor::Checkpoint(*f.store, "api").value().is_null());
+  // c1's _id was not remembered: sent again, it is ingested, not a duplicate.
+  auto again = f.ingestor.Ingest(Batch("api", {batch.changes[0].event}));
+  REQUIRE(again.ok());
+  CHECK(again->ingested == 1);
+  CHECK(again->duplicates == 0);
+}
+
+TEST_CASE("jsonl: a failed fsync mid-ingest loses nothing and doubles nothing on the rerun",
+          "[sources][fault]") {
+  struct FaultGuard {
+    ~FaultGuard() { FaultyVfs::FailSyncs(false); }
+  } guard;
+  TestStoreOptions faulty;
+  faulty.vfs = FaultyVfs::Name();
+  Ingesting f(kConfig, faulty);
+  std::string text;
+  for (int i = 1; i <= 30; ++i)
+    text +=
+        Change("c" + std::to_string(i), "insert", "orders", {{"id", i}}, {{"id", i}}).dump() + "\n";
+  const std::string path = f.dir.File("changes.jsonl");
+  WriteFile(path, text);
+
+  sources::JsonlOptions options;
+  options.source = "api";
+  options.path = path;
+  options.batch_lines = 10;
+  options.on_batch = [](const sources::JsonlPosition&, const sources::IngestStats&) {
+    FaultyVfs::FailSyncs(true);  // the disk fails after the first batch
+  };
+  int fd = ::open(path.c_str(), O_RDONLY);
+  auto failed = sources::IngestJsonl(f.ingestor, fd, options);
+  ::close(fd);
+  FaultyVfs::FailSyncs(false);
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.status().code() == StatusCode::kUnavailable);
+
+  // Restarted: the store holds the first batch and its checkpoint, nothing of the second.
+  f.store.reset();
+  f.store = OpenTestStore("sqlite", f.dir);
+  sources::Ingestor ingestor(*f.store, f.mapper);
+  CHECK(Log(*f.store).size() == 10);
+  auto start = sources::JsonlResumePosition(*f.store, "api", path);
+  REQUIRE(start.ok());
+  CHECK(start->line == 10);
+  options.start = *start;
+  options.on_batch = nullptr;
+  fd = ::open(path.c_str(), O_RDONLY);
+  auto rest = sources::IngestJsonl(ingestor, fd, options);
+  ::close(fd);
+  INFO(rest.status());
+  REQUIRE(rest.ok());
+  CHECK(rest->ingested == 20);
+  std::map<std::string, int> streams;
+  for (const auto& e : Log(*f.store)) streams[e.ToJson()["stream"].get<std::string>()]++;
+  CHECK(streams.size() == 30);
+  for (const auto& [stream, count] : streams) {
+    INFO(stream);
+    CHECK(count == 1);
+  }
 }
