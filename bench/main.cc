@@ -4,7 +4,8 @@
 //   rivulet_bench [--quick] [--only outbox|sources] [--rows N]
 //     --quick: small sizes, for a smoke run
 //     --only SECTION: run one section and print its figures alone (while tuning it)
-//     --rows N: rows for each of the sources section's PostgreSQL phases
+//     --rows N: rows for each of the sources section's PostgreSQL phases (1,000,000;
+//       --quick 20,000)
 
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -137,6 +138,11 @@ int main(int argc, char** argv) {
       MeasureOutbox(dir.path(), quick ? 5'000 : 100'000, quick ? 100 : 1'000, quick ? 500 : 2'000);
   report["outbox"] = outbox;
 
+  Progress("sources: PostgreSQL logical replication (filling PostgreSQL first), HTTP ingest");
+  const int source_rows = rows > 0 ? static_cast<int>(rows) : quick ? 20'000 : 1'000'000;
+  core::Json sources = MeasureSources(dir.path(), source_rows, source_rows, quick ? 500 : 2'000);
+  report["sources"] = sources;
+
   report["limits"] = limits;
   report["store"] = store;
   report["http"] = http;
@@ -208,6 +214,27 @@ int main(int argc, char** argv) {
       Beside(Target("projection indexed query p99, limit 50, HTTP, 8 clients",
                     projection["indexed_query"]["p99_ms"], "ms", 0, "", 10.0, false, "<= 10 ms"),
              projection["raw_indexed_query"]["p99_ms"], "raw SQLite indexed query p99"));
+  report["targets"].push_back(Beside(
+      Target("postgres source, " + std::to_string(sources["batched_transactions"].get<int>()) +
+                 " transactions of 100 rows",
+             sources["batched_changes_per_s"], "changes/s", 0, "", 50'000, true,
+             ">= 50,000 changes/s"),
+      sources["batched_pg_recvlogical_per_s"],
+      "pg_recvlogical reading the same slot contents into a file"));
+  report["targets"].push_back(Beside(
+      Target("postgres source, " + std::to_string(sources["single_row_transactions"].get<int>()) +
+                 " single-row transactions",
+             sources["single_changes_per_s"], "transactions/s", 0, "", 10'000, true,
+             ">= 10,000 transactions/s"),
+      sources["single_pg_recvlogical_per_s"],
+      "pg_recvlogical reading the same slot contents into a file"));
+  report["targets"].push_back(
+      Target("postgres source commit to readable event p99 at " +
+                 std::to_string(sources["latency_ms"]["rate_per_s"].get<int>()) + " changes/s",
+             sources["latency_ms"]["p99"], "ms", 0, "", 50.0, false, "<= 50 ms"));
+  report["targets"].push_back(Target("HTTP ingest, batches of 100 change events, 8 clients",
+                                     sources["http_changes_per_s"], "changes/s", 0, "", 40'000,
+                                     true, ">= 40,000 changes/s"));
   std::cout << report.dump(2) << std::endl;
   return 0;
 }
