@@ -398,3 +398,37 @@ TEST_CASE("jsonl: a failed fsync mid-ingest loses nothing and doubles nothing on
     CHECK(count == 1);
   }
 }
+
+TEST_CASE("the example's shop mappings: a new order is placed, a confirming update confirms it",
+          "[sources]") {
+  auto example =
+      config::LoadConfigFile(RIVULET_SOURCE_DIR "/examples/order-fulfillment/rivulet.yaml");
+  REQUIRE(example.ok());
+  TempDir dir;
+  auto store = OpenTestStore("sqlite", dir);
+  REQUIRE(sources::Ingestor::Migrate(*store).ok());
+  sources::Mapper mapper(example->mappings);
+  sources::Ingestor ingestor(*store, mapper);
+  Json update = Change("u", "update", "orders", {{"_id", "60"}},
+                       {{"_id", "60"}, {"total", 25}, {"status", "confirmed"}});
+  update["updateDescription"] = {{"updatedFields", {{"status", "confirmed"}}},
+                                 {"removedFields", Json::array()}};
+  Json other_update = update;
+  other_update["_id"] = "v";
+  other_update["updateDescription"]["updatedFields"] = {{"note", "gift"}};
+  auto stats =
+      ingestor.Ingest(Batch("shop", {Change("i", "insert", "orders", {{"_id", "60"}},
+                                            {{"_id", "60"}, {"total", 25}, {"customer", "c-3"}}),
+                                     update, other_update}));
+  INFO(stats.status());
+  REQUIRE(stats.ok());
+  CHECK(stats->ingested == 2);
+  CHECK(stats->unmatched == 1);
+  auto log = Log(*store);
+  REQUIRE(log.size() == 2);
+  CHECK(log[0].ToJson()["stream"] == "order-60");
+  CHECK(log[0].ToJson()["type"] == "OrderPlaced");
+  CHECK(log[0].ToJson()["data"] == Json{{"total", 25}, {"customer", "c-3"}, {"region", "unknown"}});
+  CHECK(log[1].ToJson()["type"] == "OrderConfirmed");  // what starts order_fulfillment
+  CHECK(log[1].ToJson()["data"] == Json{{"total", 25}});
+}
