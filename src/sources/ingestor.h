@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdio>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,6 +30,28 @@ struct IngestBatch {
   core::Json checkpoint;  // stored with the events; null leaves the checkpoint as is
 };
 
+// Changes kept in a temporary file (under $TMPDIR) instead of memory, for a copy too
+// large to hold: a snapshot of a big table. Not thread-safe.
+class ChangeSpool {
+ public:
+  ChangeSpool();
+  ~ChangeSpool();
+  ChangeSpool(const ChangeSpool&) = delete;
+  ChangeSpool& operator=(const ChangeSpool&) = delete;
+
+  Status Add(const Change& change);
+  size_t size() const { return size_; }
+  // Reading starts again from the first change.
+  Status Rewind();
+  // Up to `max` changes into `out` (cleared first); empty at the end.
+  Status Read(size_t max, std::vector<Change>* out);
+
+ private:
+  std::FILE* file_ = nullptr;
+  size_t size_ = 0;
+  std::string error_;  // why the file could not be made
+};
+
 struct IngestStats {
   int64_t ingested = 0;       // appended as events
   int64_t duplicates = 0;     // _id seen before
@@ -56,7 +79,29 @@ class Ingestor {
 
   Result<IngestStats> Ingest(const IngestBatch& batch);
 
+  // The same for every change of `spool`, mapped and appended `chunk` at a time inside
+  // one unit of work that ends with `checkpoint`: all of them or none, in memory
+  // proportional to `chunk`. The first change that fails to map rolls everything back
+  // (InvalidArgument naming its index). Other writers wait while the unit runs.
+  Result<IngestStats> IngestSpool(const std::string& source, ChangeSpool& spool,
+                                  const core::Json& checkpoint, size_t chunk = 10'000);
+
  private:
+  struct Mapped {
+    std::string id_key;  // the _id, when skipping seen ones
+    std::optional<MappedEvent> event;
+    bool ignored = false;
+  };
+  // Checks and maps `changes`; InvalidArgument listing every failure, indexes counted
+  // from `first_index`.
+  Result<std::vector<Mapped>> Map(const std::string& source, const std::vector<Change>& changes,
+                                  bool skip_seen_ids, size_t first_index) const;
+  // Appends the mapped events (consecutive ones of a stream together), skipping and
+  // remembering _ids when asked.
+  static Status Append(eventstore::Transaction& tx, const std::string& source,
+                       std::vector<Mapped>& mapped, bool skip_seen_ids, IngestStats& stats);
+  static Status StoreCheckpoint(eventstore::Transaction& tx, const std::string& source,
+                                const core::Json& checkpoint);
   void Count(const std::string& source, const IngestStats& stats);
 
   eventstore::EventStore& store_;

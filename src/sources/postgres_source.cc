@@ -219,9 +219,7 @@ Status PostgresSource::CopySnapshot(const std::string& snapshot, uint64_t consis
                                      "t.schemaname JOIN pg_class c ON c.relnamespace = n.oid AND "
                                      "c.relname = t.tablename WHERE t.pubname = $1 ORDER BY 2, 3",
                                      {source_.publication}));
-  IngestBatch batch;
-  batch.source = source_.name;
-  batch.skip_seen_ids = false;
+  ChangeSpool spool;  // a table may not fit in memory
   const std::string position = pg::FormatLsn(consistent_lsn);
   for (int t = 0; t < tables->rows(); ++t) {
     pg::Relation relation;
@@ -261,15 +259,16 @@ Status PostgresSource::CopySnapshot(const std::string& snapshot, uint64_t consis
             {"fullDocument", std::move(document)}};
         change.position = position;
         change.extra = core::Json{{"snapshot", true}};
-        change.event_id = OrderedEventId(source_.name, consistent_lsn, true, batch.changes.size());
-        batch.changes.push_back(std::move(change));
+        change.event_id = OrderedEventId(source_.name, consistent_lsn, true, spool.size());
+        RETURN_IF_ERROR(spool.Add(change));
       }
     }
     RETURN_IF_ERROR(Exec(sql_, "CLOSE rivulet_snapshot").status());
   }
   RETURN_IF_ERROR(Exec(sql_, "COMMIT").status());
-  batch.checkpoint = core::Json{{"lsn", position}, {"snapshot", "done"}};
-  ASSIGN_OR_RETURN(IngestStats stats, ingestor_.Ingest(batch));
+  ASSIGN_OR_RETURN(IngestStats stats,
+                   ingestor_.IngestSpool(source_.name, spool,
+                                         core::Json{{"lsn", position}, {"snapshot", "done"}}));
   std::fprintf(stderr, "rivulet: source %s: copied %lld rows from the snapshot at %s\n",
                source_.name.c_str(), static_cast<long long>(stats.ingested), position.c_str());
   return Status::Ok();

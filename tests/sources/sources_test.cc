@@ -432,3 +432,48 @@ TEST_CASE("the example's shop mappings: a new order is placed, a confirming upda
   CHECK(log[1].ToJson()["type"] == "OrderConfirmed");  // what starts order_fulfillment
   CHECK(log[1].ToJson()["data"] == Json{{"total", 25}});
 }
+
+TEST_CASE(
+    "a spooled copy goes in one unit, chunk by chunk: a bad change at the end writes "
+    "nothing",
+    "[sources]") {
+  Ingesting f(kConfig);
+  auto fill = [](sources::ChangeSpool& spool, int n, int bad_at) {
+    for (int i = 0; i < n; ++i) {
+      sources::Change change;
+      change.event = i == bad_at ? Json{{"_id", i}, {"operationType", "insert"}}  // no ns
+                                 : Change("s" + std::to_string(i), "insert", "orders", {{"id", i}},
+                                          {{"id", i}, {"note", "é\n\"x\""}});
+      change.position = i;
+      change.extra = Json{{"snapshot", true}};
+      change.event_id = sources::OrderedEventId("api", 100, true, static_cast<uint64_t>(i));
+      REQUIRE(spool.Add(change).ok());
+    }
+  };
+  {
+    sources::ChangeSpool spool;
+    fill(spool, 25, 23);
+    auto refused = f.ingestor.IngestSpool("api", spool, Json{{"lsn", "0/64"}}, 10);
+    REQUIRE(refused.status().code() == StatusCode::kInvalidArgument);
+    CHECK_THAT(refused.status().message(), Catch::Contains("item 23"));
+    CHECK(Log(*f.store).empty());  // the two chunks before it were rolled back
+    CHECK(sources::Ingestor::Checkpoint(*f.store, "api").value().is_null());
+  }
+  sources::ChangeSpool spool;
+  fill(spool, 25, -1);
+  CHECK(spool.size() == 25);
+  auto stored = f.ingestor.IngestSpool("api", spool, Json{{"lsn", "0/64"}}, 10);
+  INFO(stored.status());
+  REQUIRE(stored.ok());
+  CHECK(stored->ingested == 25);
+  auto log = Log(*f.store);
+  REQUIRE(log.size() == 25);
+  for (int i = 0; i < 25; ++i) {
+    const Json event = log[static_cast<size_t>(i)].ToJson();
+    CHECK(event["stream"] == "order-" + std::to_string(i));
+    CHECK(event["data"]["after"]["note"] == "é\n\"x\"");
+    CHECK(event["metadata"]["snapshot"] == true);
+    CHECK(event["id"] == sources::OrderedEventId("api", 100, true, static_cast<uint64_t>(i)));
+  }
+  CHECK(sources::Ingestor::Checkpoint(*f.store, "api").value() == Json{{"lsn", "0/64"}});
+}
