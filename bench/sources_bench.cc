@@ -19,11 +19,12 @@ namespace rivulet::bench {
 
 namespace {
 
-config::Config SourceConfig(const testing::PostgresServer& pg, const std::string& slot) {
+config::Config SourceConfig(const testing::PostgresServer& pg, const std::string& slot,
+                            bool snapshot = false) {
   auto config = config::LoadConfigString(
       "sources:\n  - { name: shop, type: postgres, url: \"" + pg.url() +
-          "\", publication: bench, slot: " + slot +
-          ", tables: [orders], snapshot: never, heartbeat: 1s }\nmappings:\n  - { source: shop }\n",
+          "\", publication: bench, slot: " + slot + ", tables: [orders], snapshot: " +
+          (snapshot ? "initial" : "never") + ", heartbeat: 1s }\nmappings:\n  - { source: shop }\n",
       "rivulet.yaml", "/tmp");
   if (!config.ok()) throw std::runtime_error(config.status().ToString());
   return *config;
@@ -31,10 +32,10 @@ config::Config SourceConfig(const testing::PostgresServer& pg, const std::string
 
 // Ingests the slot's backlog of `rows` changes into a fresh store; changes/s.
 double Drain(testing::PostgresServer& pg, const std::string& store_path, const std::string& slot,
-             int rows) {
+             int rows, bool snapshot = false) {
   auto store = OpenStore(store_path);
   if (!sources::Ingestor::Migrate(*store).ok()) throw std::runtime_error("migrate");
-  config::Config config = SourceConfig(pg, slot);
+  config::Config config = SourceConfig(pg, slot, snapshot);
   sources::Mapper mapper(config.mappings);
   sources::Ingestor ingestor(*store, mapper);
   sources::SourceRunner runner(*store, ingestor, config.sources, nullptr);
@@ -94,6 +95,12 @@ core::Json MeasureSources(const std::string& dir, int single, int batched, int s
     pg.Exec("SELECT pg_drop_replication_slot('rivulet_" + name + "')");
     pg.Exec("SELECT pg_drop_replication_slot('recv_" + name + "')");
   }
+
+  // The initial copy of the table as it is now (every row of both phases).
+  out["snapshot_rows"] = next - 1;
+  out["snapshot_rows_per_s"] =
+      Drain(pg, dir + "/sources-snapshot.db", "rivulet_snapshot", static_cast<int>(next - 1), true);
+  pg.Exec("SELECT pg_drop_replication_slot('rivulet_snapshot')");
 
   // Source commit to readable event, at a steady rate of single-row transactions.
   {
