@@ -202,7 +202,15 @@ TEST_CASE(
   try {
     std::this_thread::sleep_for(milliseconds(100));
     p = std::make_unique<Pipeline>(pg, dir, "[orders]");
-    std::this_thread::sleep_for(milliseconds(1500));
+    // The copy ends when the slot is consistent, which can take until PostgreSQL logs
+    // its running transactions (every 15 s) while the writer keeps some open. Then a
+    // while of streaming, still with the writer.
+    auto copied = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (p->StoredLsn() == "0/0") {
+      REQUIRE(std::chrono::steady_clock::now() < copied);
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    std::this_thread::sleep_for(milliseconds(1000));
   } catch (...) {
     writing.store(false);
     writer.join();
