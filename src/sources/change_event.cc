@@ -109,9 +109,14 @@ bool IsDataOperation(const std::string& operation_type) {
 
 std::string ChangeIdKey(const core::Json& change) { return core::DumpJson(change["_id"]); }
 
-Result<core::Json> NormalizeChangeEvent(const core::Json& raw) {
+Result<core::Json> NormalizeChangeEvent(const core::Json& raw, bool extended_json) {
   if (!raw.is_object()) return Status::InvalidArgument("a change event must be a JSON object");
-  ASSIGN_OR_RETURN(core::Json change, FromExtendedJson(raw));
+  core::Json change;
+  if (extended_json) {
+    ASSIGN_OR_RETURN(change, FromExtendedJson(raw));
+  } else {
+    change = raw;
+  }
   if (!change.contains("_id") || change["_id"].is_null())
     return Malformed("_id", "missing: the change event's resume token is required");
   if (!change.contains("operationType") || !change["operationType"].is_string())

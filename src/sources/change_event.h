@@ -20,11 +20,13 @@ namespace rivulet::sources {
 // A malformed one ({"$numberLong": "x"}) is an InvalidArgument naming its path.
 Result<core::Json> FromExtendedJson(const core::Json& value);
 
-// A change event (SPEC section 1) checked and completed: Extended JSON converted, and
-// every field that does not apply present with null. InvalidArgument says what is
+// A change event (SPEC section 1) checked and completed: Extended JSON converted (unless
+// `extended_json` is false: values that only look like it, such as a PostgreSQL jsonb
+// column holding {"$oid": ...}, stay as they are), and every field that does not apply
+// present with null. InvalidArgument says what is
 // wrong: not an object, no `_id`, no `operationType`, `ns.coll` missing for a data
 // operation, `documentKey` not an object, and so on.
-Result<core::Json> NormalizeChangeEvent(const core::Json& raw);
+Result<core::Json> NormalizeChangeEvent(const core::Json& raw, bool extended_json = true);
 
 // insert, update, replace, delete: the operations mappings turn into events. Others
 // (drop, rename, invalidate, ...) are accepted and counted as ignored.

@@ -65,7 +65,7 @@ Result<std::vector<Ingestor::Mapped>> Ingestor::Map(const std::string& source,
   core::Json errors = core::Json::array();
   for (size_t i = 0; i < changes.size(); ++i) {
     const Change& c = changes[i];
-    Result<core::Json> change = NormalizeChangeEvent(c.event);
+    Result<core::Json> change = NormalizeChangeEvent(c.event, c.extended_json);
     if (!change.ok()) {
       errors.push_back({{"index", first_index + i}, {"message", change.status().message()}});
       continue;
@@ -211,10 +211,13 @@ ChangeSpool::~ChangeSpool() {
   if (file_ != nullptr) std::fclose(file_);
 }
 
-Status ChangeSpool::Add(const Change& change) {
+Status ChangeSpool::Add(Change change) {
   if (file_ == nullptr) return Status::Unavailable(error_);
-  std::string line = core::DumpJson(core::Json{
-      {"e", change.event}, {"p", change.position}, {"x", change.extra}, {"i", change.event_id}});
+  std::string line = core::DumpJson(core::Json{{"e", std::move(change.event)},
+                                               {"p", std::move(change.position)},
+                                               {"x", std::move(change.extra)},
+                                               {"i", std::move(change.event_id)},
+                                               {"j", change.extended_json}});
   line += '\n';
   if (std::fwrite(line.data(), 1, line.size(), file_) != line.size())
     return Status::Unavailable(std::string("writing the spool file: ") + std::strerror(errno));
@@ -247,6 +250,7 @@ Status ChangeSpool::Read(size_t max, std::vector<Change>* out) {
     change.position = std::move((*parsed)["p"]);
     change.extra = std::move((*parsed)["x"]);
     change.event_id = (*parsed)["i"].get<std::string>();
+    change.extended_json = (*parsed)["j"].get<bool>();
     out->push_back(std::move(change));
   }
   std::free(line);

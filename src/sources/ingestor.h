@@ -19,6 +19,9 @@ struct Change {
   core::Json position;  // where it is in its source: its _id, a byte offset, an LSN
   core::Json extra = core::Json::object();  // more metadata (snapshot, TOAST columns)
   std::string event_id;                     // "" = derived from the source and the _id
+  // The event may carry Extended JSON ($oid, $date, ...) to convert: true for what
+  // clients send, false for changes a source builds from typed values (postgres).
+  bool extended_json = true;
 };
 
 struct IngestBatch {
@@ -39,7 +42,7 @@ class ChangeSpool {
   ChangeSpool(const ChangeSpool&) = delete;
   ChangeSpool& operator=(const ChangeSpool&) = delete;
 
-  Status Add(const Change& change);
+  Status Add(Change change);
   size_t size() const { return size_; }
   // Reading starts again from the first change.
   Status Rewind();

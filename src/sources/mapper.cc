@@ -1,9 +1,10 @@
 #include "sources/mapper.h"
 
-#include <cstdio>
+#include <array>
 
 #include "core/digest.h"
 #include "core/status_macros.h"
+#include "core/uuid.h"
 #include "eventstore/stream_name.h"
 
 namespace rivulet::sources {
@@ -83,23 +84,28 @@ std::string DerivedEventId(const std::string& seed) {
          hex.substr(16, 4) + "-" + hex.substr(20, 12);
 }
 
-std::string OrderedEventId(const std::string& source, uint64_t lsn, bool snapshot, uint64_t n) {
+OrderedEventIds::OrderedEventIds(std::string source)
+    : source_(std::move(source)),
+      source_hash_(std::stoull(core::Sha256Hex(source_).substr(0, 7), nullptr, 16)) {}
+
+std::string OrderedEventIds::operator()(uint64_t lsn, bool snapshot, uint64_t n) const {
   if (lsn >> 60 != 0 || n >> 33 != 0) {
-    return DerivedEventId(source + "\n" + std::to_string(lsn) + "\n" +
+    return DerivedEventId(source_ + "\n" + std::to_string(lsn) + "\n" +
                           (snapshot ? "snapshot\n" : "") + std::to_string(n));
   }
-  const uint64_t source_hash = std::stoull(core::Sha256Hex(source).substr(0, 7), nullptr, 16);
   // 48 bits of LSN | version 8 | 12 bits of LSN; variant 10 | snapshot | n | source hash.
   const uint64_t high = (lsn >> 12) << 16 | 0x8000 | (lsn & 0xfff);
-  const uint64_t low = uint64_t{2} << 62 | uint64_t{snapshot} << 61 | n << 28 | source_hash;
-  char text[37];
-  std::snprintf(text, sizeof(text), "%08llx-%04llx-%04llx-%04llx-%012llx",
-                static_cast<unsigned long long>(high >> 32),
-                static_cast<unsigned long long>(high >> 16 & 0xffff),
-                static_cast<unsigned long long>(high & 0xffff),
-                static_cast<unsigned long long>(low >> 48),
-                static_cast<unsigned long long>(low & 0xffffffffffffULL));
-  return text;
+  const uint64_t low = uint64_t{2} << 62 | uint64_t{snapshot} << 61 | n << 28 | source_hash_;
+  std::array<uint8_t, 16> bytes;
+  for (int i = 0; i < 8; ++i) {
+    bytes[i] = static_cast<uint8_t>(high >> (56 - 8 * i));
+    bytes[8 + i] = static_cast<uint8_t>(low >> (56 - 8 * i));
+  }
+  return core::Uuid(bytes).ToString();
+}
+
+std::string OrderedEventId(const std::string& source, uint64_t lsn, bool snapshot, uint64_t n) {
+  return OrderedEventIds(source)(lsn, snapshot, n);
 }
 
 }  // namespace rivulet::sources

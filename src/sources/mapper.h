@@ -51,12 +51,24 @@ class Mapper {
 // the same event id.
 std::string DerivedEventId(const std::string& seed);
 
-// A UUID (version 8) for the `n`th change at log position `lsn` of `source`, ordered by
-// (lsn, snapshot, n): the 60 low bits of the LSN, then a snapshot bit, 33 bits of `n`
-// and 28 bits of a hash of the source name. Ids in log order keep the store's id index
-// appending at its end; random ids dirty one index page per event, which made batched
-// ingest three times slower once the index outgrew the cache. Beyond those ranges
-// (an LSN past 2^60, over 2^33 changes) the id is DerivedEventId's.
+// Event ids for one source's positioned changes: a UUID (version 8) for the `n`th
+// change at log position `lsn`, ordered by (lsn, snapshot, n): the 60 low bits of the
+// LSN, then a snapshot bit, 33 bits of `n` and 28 bits of a hash of the source name.
+// Ids in log order keep the store's id index appending at its end; random ids dirty one
+// index page per event, which made batched ingest three times slower once the index
+// outgrew the cache. Beyond those ranges (an LSN past 2^60, over 2^33 changes) the id
+// is DerivedEventId's.
+class OrderedEventIds {
+ public:
+  explicit OrderedEventIds(std::string source);
+  std::string operator()(uint64_t lsn, bool snapshot, uint64_t n) const;
+
+ private:
+  std::string source_;
+  uint64_t source_hash_;  // 28 bits
+};
+
+// OrderedEventIds(source)(lsn, snapshot, n).
 std::string OrderedEventId(const std::string& source, uint64_t lsn, bool snapshot, uint64_t n);
 
 }  // namespace rivulet::sources

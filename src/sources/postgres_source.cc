@@ -99,7 +99,7 @@ PGconn* ConnectTo(const std::string& url, bool replication) {
 
 PostgresSource::PostgresSource(eventstore::EventStore& store, Ingestor& ingestor,
                                config::SourceConfig source, core::MetricsRegistry* metrics)
-    : store_(store), ingestor_(ingestor), source_(std::move(source)) {
+    : store_(store), ingestor_(ingestor), source_(std::move(source)), event_ids_(source_.name) {
   if (metrics != nullptr) {
     lag_bytes_ =
         &metrics->GetGauge("rivulet_source_lag_bytes", "WAL bytes the source has not stored yet",
@@ -259,8 +259,9 @@ Status PostgresSource::CopySnapshot(const std::string& snapshot, uint64_t consis
             {"fullDocument", std::move(document)}};
         change.position = position;
         change.extra = core::Json{{"snapshot", true}};
-        change.event_id = OrderedEventId(source_.name, consistent_lsn, true, spool.size());
-        RETURN_IF_ERROR(spool.Add(change));
+        change.extended_json = false;
+        change.event_id = event_ids_(consistent_lsn, true, spool.size());
+        RETURN_IF_ERROR(spool.Add(std::move(change)));
       }
     }
     RETURN_IF_ERROR(Exec(sql_, "CLOSE rivulet_snapshot").status());
@@ -371,6 +372,7 @@ Status PostgresSource::AddChange(const pg::Message& m) {
   Change change;
   change.event = std::move(event);
   change.extra = std::move(extra);
+  change.extended_json = false;
   open_->changes.push_back(std::move(change));
   return Status::Ok();
 }
@@ -418,7 +420,7 @@ Status PostgresSource::Handle(const std::string& payload) {
         Change& c = txn.changes[i];
         c.event["_id"] = {{"lsn", position}, {"n", i}};
         c.position = position;
-        c.event_id = OrderedEventId(source_.name, m.end_lsn, false, i);
+        c.event_id = event_ids_(m.end_lsn, false, i);
         pending_.push_back(std::move(c));
       }
       if (pending_end_lsn_ <= stored_lsn_) oldest_pending_commit_ = txn.commit_time;

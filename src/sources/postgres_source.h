@@ -66,6 +66,7 @@ class PostgresSource {
   eventstore::EventStore& store_;
   Ingestor& ingestor_;
   config::SourceConfig source_;
+  OrderedEventIds event_ids_;
   core::Gauge* lag_bytes_ = nullptr;
   core::Gauge* lag_seconds_ = nullptr;
   PGconn* sql_ = nullptr;          // plain connection: setup, keys, snapshot

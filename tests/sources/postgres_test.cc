@@ -1,4 +1,3 @@
-#include <algorithm>
 #include <catch2/catch.hpp>
 #include <map>
 #include <set>
@@ -74,6 +73,16 @@ struct Pipeline {
 };
 
 uint64_t Lsn(const std::string& text) { return sources::pg::ParseLsn(text).value(); }
+
+// The store of `server`, read with `rivulet export` (which works beside a running serve).
+std::vector<Json> Exported(const RivuletServer& server) {
+  CommandResult exported = RunCommand({RivuletBinary(), "export", "-c", server.config_path()});
+  REQUIRE(exported.exit_code == 0);
+  std::vector<Json> events;
+  std::istringstream lines(exported.out);
+  for (std::string line; std::getline(lines, line);) events.push_back(Json::parse(line));
+  return events;
+}
 
 }  // namespace
 
@@ -290,14 +299,9 @@ TEST_CASE("postgres: rivulet serve killed with SIGKILL mid-stream keeps every ro
   std::map<int64_t, int> seen;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (true) {
-    CommandResult exported = RunCommand({RivuletBinary(), "export", "-c", server.config_path()});
-    REQUIRE(exported.exit_code == 0);
     seen.clear();
-    std::istringstream lines(exported.out);
-    for (std::string line; std::getline(lines, line);) {
-      Json event = Json::parse(line);
+    for (const Json& event : Exported(server))
       seen[event["data"]["documentKey"]["id"].get<int64_t>()]++;
-    }
     if (static_cast<int>(seen.size()) >= total) break;
     REQUIRE(std::chrono::steady_clock::now() < deadline);
     std::this_thread::sleep_for(milliseconds(100));
@@ -320,11 +324,7 @@ double MetricValue(const std::string& metrics, const std::string& series) {
   return -1;
 }
 
-size_t ExportedCount(const RivuletServer& server) {
-  CommandResult exported = RunCommand({RivuletBinary(), "export", "-c", server.config_path()});
-  REQUIRE(exported.exit_code == 0);
-  return static_cast<size_t>(std::count(exported.out.begin(), exported.out.end(), '\n'));
-}
+size_t ExportedCount(const RivuletServer& server) { return Exported(server).size(); }
 
 }  // namespace
 
@@ -410,4 +410,20 @@ TEST_CASE(
     std::this_thread::sleep_for(milliseconds(100));
   }
   CHECK(ExportedCount(server) == 10 + 21);
+}
+
+TEST_CASE("postgres: a jsonb value that looks like Extended JSON is stored as it is",
+          "[sources][postgres]") {
+  PostgresServer pg;
+  pg.Exec("CREATE TABLE docs (id int PRIMARY KEY, body jsonb)");
+  TempDir dir;
+  Pipeline p(pg, dir, "[docs]");
+  const Json body = Json::parse(R"({"$oid": "abc", "n": {"$numberLong": "not a number"}})");
+  pg.Exec("INSERT INTO docs VALUES (1, $1)", {body.dump()});  // copied by the snapshot, or
+  pg.Exec("INSERT INTO docs VALUES (2, $1)", {body.dump()});  // streamed
+  p.WaitForEvents(2);
+  for (const Json& event : p.Events()) {
+    INFO(event.dump());
+    CHECK(event["data"]["fullDocument"]["body"] == body);
+  }
 }

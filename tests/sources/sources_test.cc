@@ -447,7 +447,7 @@ TEST_CASE(
       change.position = i;
       change.extra = Json{{"snapshot", true}};
       change.event_id = sources::OrderedEventId("api", 100, true, static_cast<uint64_t>(i));
-      REQUIRE(spool.Add(change).ok());
+      REQUIRE(spool.Add(std::move(change)).ok());
     }
   };
   {
