@@ -37,6 +37,12 @@ class Transaction {
   // Several statements without parameters, not cached (DDL: CREATE, DROP, ALTER).
   virtual Status ExecuteScript(const std::string& sql) = 0;
 
+  // Runs `body` under a savepoint of its own. If it fails, only what it wrote is
+  // undone and its error is returned; the unit may go on (a batch that parks one bad
+  // item and keeps the rest). An error that may have cost the transaction (I/O,
+  // corruption) still fails the whole unit, whatever the caller does with it.
+  virtual Status Attempt(const std::function<Status(Transaction&)>& body) = 0;
+
   // Writes an event exactly as recorded elsewhere (position, version, id, recorded_at),
   // for restoring an exported log. The position must be beyond every stored one, the
   // version the stream's next, the id unused. Append hooks do not run.

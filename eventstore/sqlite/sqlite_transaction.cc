@@ -210,6 +210,24 @@ Status SqliteTransaction::ExecuteScript(const std::string& sql) {
   return Track(conn_.ExecScript(sql));
 }
 
+Status SqliteTransaction::Attempt(const std::function<Status(Transaction&)>& body) {
+  RETURN_IF_ERROR(Execute("SAVEPOINT attempt", {}));
+  // What the unit reports after commit must not count writes that were undone.
+  const int64_t max_position = max_position_;
+  const uint64_t appends = appends_, events_appended = events_appended_;
+  Status status = body(*this);
+  if (fatal_error_ != 0) {
+    return status.ok() ? Status::Unavailable("the transaction was lost inside an attempt") : status;
+  }
+  if (status.ok()) return Execute("RELEASE attempt", {});
+  RETURN_IF_ERROR(Execute("ROLLBACK TO attempt", {}));
+  RETURN_IF_ERROR(Execute("RELEASE attempt", {}));
+  max_position_ = max_position;
+  appends_ = appends;
+  events_appended_ = events_appended;
+  return status;
+}
+
 Status SqliteTransaction::Import(const RecordedEvent& event) {
   ASSIGN_OR_RETURN(SqlRows head, Query("SELECT COALESCE(MAX(position), 0) FROM events", {}));
   int64_t last = std::get<int64_t>(head[0][0]);

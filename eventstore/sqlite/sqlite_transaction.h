@@ -26,6 +26,7 @@ class SqliteTransaction final : public Transaction {
   SqlDialect dialect() const override { return SqlDialect::kSqlite; }
 
   Status ExecuteScript(const std::string& sql) override;
+  Status Attempt(const std::function<Status(Transaction&)>& body) override;
   Status Import(const RecordedEvent& event) override;
 
   // What the unit did, for the writer's bookkeeping after commit.
