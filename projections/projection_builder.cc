@@ -78,7 +78,9 @@ Status ProjectionBuilder::Prefetch(const std::vector<PendingEvent>& pending) {
 }
 
 Result<bool> ProjectionBuilder::Commit(
-    int64_t to, const std::optional<std::pair<int64_t, std::string>>& failed_at) {
+    int64_t to, const std::optional<std::pair<int64_t, std::string>>& failed_at,
+    const std::vector<eventstore::DeadLetter>& parked,
+    const std::function<Status(eventstore::Transaction&)>& also) {
   const std::vector<std::string>& indexes = definition_.indexes;
   // cache_ holds every changed key's stored state (Prefetch loaded it for this batch).
   int64_t rows = rows_;
@@ -111,6 +113,9 @@ Result<bool> ProjectionBuilder::Commit(
                                                    failed_at->first, failed_at->second,
                                                    NowMillis()));
     }
+    for (const eventstore::DeadLetter& letter : parked)
+      RETURN_IF_ERROR(eventstore::DeadLetters::Add(tx, letter).status());
+    if (also) RETURN_IF_ERROR(also(tx));
     if (analyze) RETURN_IF_ERROR(ProjectionTables::Analyze(tx, table));
     return Status::Ok();
   });
@@ -129,6 +134,108 @@ Result<bool> ProjectionBuilder::Commit(
   table_ = ProjectionTables::TableOf(generation_);
   live_.store(generation_.role == "live", std::memory_order_release);
   last_commit_ = std::chrono::steady_clock::now();
+  return true;
+}
+
+eventstore::DeadLetter ProjectionBuilder::Letter(const eventstore::RecordedEvent& event,
+                                                 const std::string& error) const {
+  eventstore::DeadLetter letter;
+  letter.kind = "projection";
+  letter.component = generation_.name;
+  letter.generation = generation_.generation;
+  letter.position = event.position;
+  letter.payload = event.ToJson();
+  letter.error = error;
+  return letter;
+}
+
+Result<bool> ProjectionBuilder::ProcessRetries() {
+  retries_wanted_.store(false, std::memory_order_release);
+  last_retry_check_ = std::chrono::steady_clock::now();
+  ASSIGN_OR_RETURN(
+      std::vector<eventstore::DeadLetter> requests,
+      eventstore::DeadLetters::RetryRequests(store_, generation_.name, generation_.generation));
+  if (requests.empty()) return true;
+  std::vector<int64_t> applied;
+  std::vector<std::pair<int64_t, std::string>> failed;
+  for (const eventstore::DeadLetter& letter : requests) {
+    auto failure = [&](const std::string& why) { failed.emplace_back(letter.id, why); };
+    if (!letter.position.is_number_integer()) {
+      failure("the letter has no log position");
+      continue;
+    }
+    const int64_t position = letter.position.get<int64_t>();
+    eventstore::LogReadOptions read;
+    read.after.position = position - 1;
+    read.up_to = position;
+    read.limit = 1;
+    ASSIGN_OR_RETURN(eventstore::LogBatch found, store_.ReadLog(read));
+    if (found.events.empty() || found.events[0].position != position) {
+      failure("the event at position " + std::to_string(position) + " is not in the log");
+      continue;
+    }
+    const eventstore::RecordedEvent& e = found.events[0];
+    const auto* handler = definition_.HandlerFor(e.type);
+    if (handler == nullptr) {
+      failure("the projection no longer handles events of type " + e.type);
+      continue;
+    }
+    core::Json context = EventContext(e, &fields_read_);
+    auto key = EvaluateKey(definition_.key, context);
+    if (!key.ok()) {
+      failure(key.status().message());
+      continue;
+    }
+    std::vector<PendingEvent> one{PendingEvent{&e, context, *key, handler}};
+    RETURN_IF_ERROR(Prefetch(one));
+    auto changed = changed_.find(*key);
+    std::optional<core::Json> doc = changed != changed_.end() ? changed->second : cache_[*key];
+    // A late event must not move the document's _position back.
+    int64_t doc_position = position;
+    if (doc && doc->contains("_position") && (*doc)["_position"].is_number_integer())
+      doc_position = std::max(doc_position, (*doc)["_position"].get<int64_t>());
+    Status status = ApplyEvent(*handler, context, *key, doc_position, doc);
+    if (!status.ok()) {
+      failure(status.message());
+      continue;
+    }
+    changed_[*key] = std::move(doc);
+    applied.push_back(letter.id);
+  }
+  return Commit(position(), std::nullopt, {}, [&](eventstore::Transaction& tx) -> Status {
+    for (int64_t id : applied) {
+      ASSIGN_OR_RETURN(bool removed, eventstore::DeadLetters::Remove(tx, id));
+      // Discarded meanwhile: its effect must not be stored either.
+      if (!removed) return Status::Aborted("dead letter " + std::to_string(id) + " was discarded");
+    }
+    for (const auto& [id, why] : failed)
+      RETURN_IF_ERROR(eventstore::DeadLetters::RecordFailure(tx, id, why));
+    return Status::Ok();
+  });
+}
+
+Result<bool> ProjectionBuilder::RunRetries() {
+  std::optional<Generation> claimed;
+  RETURN_IF_ERROR(store_.Write([&](eventstore::Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(claimed,
+                     ProjectionTables::Claim(tx, generation_.name, generation_.generation,
+                                             options_.owner, NowMillis(), options_.lease_ms));
+    return Status::Ok();
+  }));
+  if (!claimed) return false;
+  generation_ = std::move(*claimed);
+  committed_ = generation_.position;
+  position_.store(committed_);
+  table_ = ProjectionTables::TableOf(generation_);
+  auto ran = ProcessRetries();
+  store_
+      .Write([&](eventstore::Transaction& tx) {
+        return ProjectionTables::Release(tx, generation_.name, generation_.generation,
+                                         options_.owner);
+      })
+      .IgnoreError();
+  if (!ran.ok()) return ran.status();
+  if (!*ran) return Status::Aborted("the copy of " + generation_.name + " changed meanwhile");
   return true;
 }
 
@@ -205,13 +312,26 @@ ProjectionBuilder::Outcome ProjectionBuilder::Run(const std::function<bool()>& s
   read.up_to = generation_.end_position;
   const auto renew_every = std::chrono::milliseconds(options_.lease_ms / 3);
 
+  constexpr auto kRetryCheckInterval = std::chrono::seconds(2);
+  auto wait_cancelled = [&] { return stop() || retries_wanted_.load(std::memory_order_acquire); };
   while (true) {
     if (stop()) {
       if (position() > committed_) Commit(position(), std::nullopt).status().IgnoreError();
       release();
       return Outcome::kStopped;
     }
-    auto batch = store_.ReadChanges(read, options_.poll, stop);
+    if (retries_wanted_.load(std::memory_order_acquire) ||
+        std::chrono::steady_clock::now() - last_retry_check_ >= kRetryCheckInterval) {
+      auto retried = ProcessRetries();
+      if (!retried.ok()) {
+        last_error_ = retried.status().message();
+        read.after.position = committed_;
+        position_.store(committed_);
+      } else if (!*retried) {
+        return Outcome::kLost;
+      }
+    }
+    auto batch = store_.ReadChanges(read, options_.poll, wait_cancelled);
     if (!batch.ok()) {
       last_error_ = batch.status().message();
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -254,10 +374,17 @@ ProjectionBuilder::Outcome ProjectionBuilder::Run(const std::function<bool()>& s
 
     // Keys first, then the documents they need, then the operations in log order.
     std::optional<std::pair<int64_t, std::string>> failed_at;
+    std::vector<eventstore::DeadLetter> parked;
+    // Parks the event, or marks where the copy stops; true if it stops.
     auto fail = [&](const eventstore::RecordedEvent& e, const Status& why) {
+      if (definition_.on_error == eventstore::OnError::kDeadLetter) {
+        parked.push_back(Letter(e, why.message()));
+        return false;
+      }
       failed_at = std::make_pair(e.position, "position " + std::to_string(e.position) + " (" +
                                                  e.stream + " v" + std::to_string(e.version) +
                                                  ", " + e.type + "): " + why.message());
+      return true;
     };
     std::vector<PendingEvent> pending;
     pending.reserve(batch->events.size());
@@ -267,8 +394,8 @@ ProjectionBuilder::Outcome ProjectionBuilder::Run(const std::function<bool()>& s
       core::Json context = EventContext(e, &fields_read_);
       auto key = EvaluateKey(definition_.key, context);
       if (!key.ok()) {
-        fail(e, key.status());
-        break;
+        if (fail(e, key.status())) break;
+        continue;
       }
       pending.push_back(PendingEvent{&e, std::move(context), std::move(key).value(), handler});
     }
@@ -285,14 +412,14 @@ ProjectionBuilder::Outcome ProjectionBuilder::Run(const std::function<bool()>& s
       std::optional<core::Json> doc = changed != changed_.end() ? changed->second : cache_[p.key];
       Status status = ApplyEvent(*p.handler, p.context, p.key, p.event->position, doc);
       if (!status.ok()) {
-        fail(*p.event, status);
-        break;
+        if (fail(*p.event, status)) break;
+        continue;
       }
       changed_[p.key] = std::move(doc);
       ++applied;
     }
     const int64_t to = failed_at ? failed_at->first - 1 : batch->resume.position;
-    auto kept = Commit(to, failed_at);
+    auto kept = Commit(to, failed_at, parked);
     if (!kept.ok()) {
       last_error_ = kept.status().message();
       read.after.position = committed_;

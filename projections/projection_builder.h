@@ -11,6 +11,7 @@
 
 #include "core/clock.h"
 #include "core/metrics.h"
+#include "eventstore/dead_letters.h"
 #include "eventstore/event_store.h"
 #include "projections/projection_definition.h"
 #include "projections/projection_tables.h"
@@ -29,6 +30,14 @@ namespace rivulet::projections {
 //
 // An event whose key or operation fails stops the copy: documents and checkpoint commit
 // up to the event before it, and the generation records the failed position and error.
+// With `on_error: dead_letter` the event is parked instead, in the unit that moves the
+// checkpoint past it, and the batch goes on.
+//
+// Retries of the copy's dead letters run here too, since only this builder writes the
+// copy's documents: a letter whose retry was requested is applied with the copy's
+// definition in a unit that removes it (or records that it failed again). Requests are
+// picked up at once after `WantRetries`, and every few seconds otherwise (another
+// process asked).
 //
 // Run is blocking and meant for a thread of its own; `position()` may be read from any
 // thread.
@@ -62,6 +71,14 @@ class ProjectionBuilder {
 
   Outcome Run(const std::function<bool()>& stop);
 
+  // Claims the copy, runs its requested retries once and releases it: for a process that
+  // does not build the copy (the CLI) when no other process holds it. False if another
+  // process holds the copy (it will run them).
+  Result<bool> RunRetries();
+
+  // Asks a running builder to look for retry requests now. Thread-safe.
+  void WantRetries() { retries_wanted_.store(true, std::memory_order_release); }
+
   int64_t position() const { return position_.load(std::memory_order_acquire); }
   int64_t generation() const { return generation_.generation; }
   bool live() const { return live_.load(std::memory_order_acquire); }
@@ -80,8 +97,16 @@ class ProjectionBuilder {
   // Loads the documents of `keys` not yet cached.
   Status Prefetch(const std::vector<PendingEvent>& pending);
   // Commits `changed` and moves the checkpoint to `to`; marks the copy failed at
-  // `failed_at` if set. Returns false if the generation was lost.
-  Result<bool> Commit(int64_t to, const std::optional<std::pair<int64_t, std::string>>& failed_at);
+  // `failed_at` if set, stores `parked` dead letters and runs `also` in the same unit.
+  // Returns false if the generation was lost.
+  Result<bool> Commit(int64_t to, const std::optional<std::pair<int64_t, std::string>>& failed_at,
+                      const std::vector<eventstore::DeadLetter>& parked = {},
+                      const std::function<Status(eventstore::Transaction&)>& also = nullptr);
+  // Applies the requested retries of this copy's dead letters (see the class comment).
+  Result<bool> ProcessRetries();
+  // A dead letter for `event`, failed with `error`.
+  eventstore::DeadLetter Letter(const eventstore::RecordedEvent& event,
+                                const std::string& error) const;
   Result<bool> TrySwap();
   int64_t NowMillis() const { return options_.clock->NowMillis(); }
 
@@ -100,6 +125,8 @@ class ProjectionBuilder {
   std::unordered_map<std::string, std::optional<core::Json>> cache_;
   std::unordered_map<std::string, std::optional<core::Json>> changed_;
   std::chrono::steady_clock::time_point last_commit_;
+  std::atomic<bool> retries_wanted_{true};
+  std::chrono::steady_clock::time_point last_retry_check_;
   // Documents in the table, and how many there were when its statistics were gathered.
   int64_t rows_ = 0;
   int64_t analyzed_rows_ = 0;

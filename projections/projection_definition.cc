@@ -141,9 +141,22 @@ class Compiler {
   ProjectionDefinition Compile(const Json& json, const std::string& path) {
     ProjectionDefinition def;
     def.definition = json;
-    def.hash = core::Sha256Hex(core::DumpJson(json));
-    const Json* object = reader_.Object(json, path, {"name", "from", "key", "on", "indexes"});
+    Json hashed = json;
+    if (hashed.is_object()) hashed.erase("on_error");
+    def.hash = core::Sha256Hex(core::DumpJson(hashed));
+    const Json* object =
+        reader_.Object(json, path, {"name", "from", "key", "on", "indexes", "on_error"});
     if (object == nullptr) return def;
+    if (const Json* on_error = reader_.Member(*object, path, "on_error")) {
+      std::string on_error_path = JsonReader::Join(path, "on_error");
+      if (auto s = reader_.String(*on_error, on_error_path)) {
+        if (*s == "dead_letter") {
+          def.on_error = eventstore::OnError::kDeadLetter;
+        } else if (*s != "stop") {
+          reader_.AddError(on_error_path, "expected stop or dead_letter, got \"" + *s + "\"");
+        }
+      }
+    }
     if (const Json* name = reader_.Member(*object, path, "name", true)) {
       std::string name_path = JsonReader::Join(path, "name");
       if (auto s = reader_.String(*name, name_path)) {

@@ -11,6 +11,7 @@
 #include "core/json.h"
 #include "core/json_reader.h"
 #include "core/template.h"
+#include "eventstore/dead_letters.h"
 
 namespace rivulet::projections {
 
@@ -42,8 +43,12 @@ struct ProjectionDefinition {
   core::Template key;
   std::map<std::string, Handler> on;  // by event type, or "*"
   std::vector<std::string> indexes;
+  // An event whose key or operation fails: stop the copy there, or park it and go on.
+  // An operating choice, not part of what the copy is built with: it is left out of
+  // `hash`, so changing it never rebuilds.
+  eventstore::OnError on_error = eventstore::OnError::kStop;
   core::Json definition;  // the JSON this was compiled from
-  std::string hash;       // SHA-256 (hex) of `definition`, serialized canonically
+  std::string hash;       // SHA-256 (hex) of `definition` without on_error, serialized canonically
 
   // The handler for an event type: its own, else "*", else none.
   const Handler* HandlerFor(const std::string& type) const;

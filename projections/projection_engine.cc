@@ -1,6 +1,7 @@
 #include "projections/projection_engine.h"
 
 #include <algorithm>
+#include <thread>
 
 #include "core/status_macros.h"
 #include "core/uuid.h"
@@ -159,6 +160,7 @@ std::unique_ptr<ProjectionEngine::Run> ProjectionEngine::StartRun(Slot& slot,
     if (!compiled.ok()) return nullptr;
     def = std::move(compiled).value();
   }
+  def.on_error = slot.definition.on_error;  // how to fail is the config's, not the copy's
   auto run = std::make_unique<Run>();
   run->builder = std::make_unique<ProjectionBuilder>(store_, std::move(def), std::move(generation),
                                                      BuilderOptions(slot));
@@ -259,6 +261,19 @@ Result<bool> ProjectionEngine::Reconcile(Slot& slot) {
     RETURN_IF_ERROR(
         store_.Write([&](eventstore::Transaction& tx) { return ProjectionTables::Drop(tx, g); }));
     return true;
+  }
+
+  // A copy that stopped at an event goes on, parking it, once the config says so.
+  if (def.on_error == eventstore::OnError::kDeadLetter) {
+    for (const Generation* g : {live, candidate}) {
+      if (g == nullptr || !g->failed() || !lease_free(*g)) continue;
+      const std::string name = g->name;
+      const int64_t generation = g->generation;
+      RETURN_IF_ERROR(store_.Write([&](eventstore::Transaction& tx) {
+        return ProjectionTables::ClearFailure(tx, name, generation, now);
+      }));
+      return true;
+    }
   }
 
   std::lock_guard<std::mutex> lock(slot.mu);
@@ -473,6 +488,104 @@ Result<std::vector<std::string>> ProjectionEngine::LiveIndexes(const std::string
     }
   }
   return indexes;
+}
+
+Status ProjectionEngine::RetryDeadLetter(int64_t id, std::chrono::milliseconds wait) {
+  ASSIGN_OR_RETURN(std::optional<eventstore::DeadLetter> letter,
+                   eventstore::DeadLetters::Find(store_, id));
+  if (!letter) return Status::NotFound("no dead letter " + std::to_string(id));
+  if (letter->kind != "projection") {
+    return Status::InvalidArgument("dead letter " + std::to_string(id) + " belongs to " +
+                                   letter->kind + " " + letter->component +
+                                   ", not to a projection");
+  }
+  Slot* slot = SlotFor(letter->component);
+  if (slot == nullptr) return NotDeclared(letter->component);
+  bool requested = false;
+  RETURN_IF_ERROR(store_.Write([&](eventstore::Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(requested, eventstore::DeadLetters::RequestRetry(tx, id));
+    return Status::Ok();
+  }));
+  if (!requested) return Status::NotFound("no dead letter " + std::to_string(id));
+
+  bool built_here = false;
+  {
+    std::lock_guard<std::mutex> lock(slot->mu);
+    for (Run* run : {slot->live.get(), slot->candidate.get()}) {
+      if (run != nullptr && !run->done.load() && run->builder->generation() == letter->generation) {
+        run->builder->WantRetries();
+        built_here = true;
+      }
+    }
+  }
+  if (!built_here) {
+    // Nobody here builds the copy: run the retry now, unless another process holds it.
+    ASSIGN_OR_RETURN(std::vector<Generation> rows,
+                     ProjectionTables::Load(store_, slot->definition.name));
+    const Generation* copy = nullptr;
+    for (const Generation& g : rows) {
+      if (g.generation == letter->generation) copy = &g;
+    }
+    if (copy == nullptr) {
+      return Status::NotFound("the copy (generation " + std::to_string(letter->generation) +
+                              ") that parked dead letter " + std::to_string(id) + " is gone");
+    }
+    ProjectionDefinition def = slot->definition;
+    if (copy->hash != def.hash) {
+      ASSIGN_OR_RETURN(def, CompileProjection(copy->definition));
+      def.on_error = slot->definition.on_error;
+    }
+    ProjectionBuilder::Options o = BuilderOptions(*slot);
+    o.became_live = nullptr;
+    o.progressed = nullptr;
+    ProjectionBuilder builder(store_, std::move(def), *copy, std::move(o));
+    RETURN_IF_ERROR(builder.RunRetries().status());
+  }
+
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  while (true) {
+    ASSIGN_OR_RETURN(std::optional<eventstore::DeadLetter> now,
+                     eventstore::DeadLetters::Find(store_, id));
+    if (!now) return Status::Ok();
+    if (!now->retry_requested) {
+      return Status::Aborted("dead letter " + std::to_string(id) + " of projection " +
+                             letter->component + " still fails: " + now->error)
+          .WithReason("conflict");
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Status::DeadlineExceeded("the retry of dead letter " + std::to_string(id) +
+                                      " is requested; the builder of projection " +
+                                      letter->component + " runs it when it next can");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+std::vector<core::ComponentState> ProjectionEngine::Components() {
+  std::vector<core::ComponentState> out;
+  for (const ProjectionDefinition& def : definitions_) {
+    core::ComponentState c;
+    c.kind = "projection";
+    c.name = def.name;
+    auto status = Describe(def.name);
+    if (!status.ok()) {
+      c.health = core::ComponentHealth::kDegraded;
+      c.detail = status.status().message();
+    } else if (status->state == "failed") {
+      c.health = core::ComponentHealth::kStopped;
+      c.detail = "stopped at " + status->last_error +
+                 "; fix the definition (the projection is rebuilt) or set on_error: dead_letter";
+    } else if (status->rebuild && status->rebuild->state == "failed") {
+      c.health = core::ComponentHealth::kDegraded;
+      c.detail = "the rebuild (generation " + std::to_string(status->rebuild->generation) +
+                 ") stopped at " + status->rebuild->last_error;
+    } else if (status->state == "rebuilding") {
+      c.detail = "rebuilding: generation " + std::to_string(status->rebuild->generation) +
+                 " at position " + std::to_string(status->rebuild->position);
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
 }
 
 void ProjectionEngine::CollectMetrics() {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/component_state.h"
 #include "core/metrics.h"
 #include "eventstore/event_store.h"
 #include "projections/projection_builder.h"
@@ -92,6 +93,19 @@ class ProjectionEngine {
 
   // The live copy's indexed fields (as stored with it), for query planning.
   Result<std::vector<std::string>> LiveIndexes(const std::string& name);
+
+  // Retries a projection's dead letter: the builder of the copy that parked it applies
+  // the event with the copy's definition, in a unit that removes the letter (this
+  // process's builder, or one started here for the retry when no process builds the
+  // copy). Waits up to `wait` for the outcome: Ok once applied; Aborted (reason
+  // "conflict") if it failed again (the letter stays, its error updated); NotFound,
+  // InvalidArgument (not a projection's letter); DeadlineExceeded if the builder has not
+  // run it yet (the request stays and is run later).
+  Status RetryDeadLetter(int64_t id, std::chrono::milliseconds wait);
+
+  // Each projection's state for readiness: ok, stopped at an event (on_error: stop), or
+  // degraded when its copy cannot be read.
+  std::vector<core::ComponentState> Components();
 
  private:
   struct Run {

@@ -1,6 +1,7 @@
 #include "projections/projection_tables.h"
 
 #include "core/status_macros.h"
+#include "eventstore/dead_letters.h"
 
 namespace rivulet::projections {
 
@@ -91,7 +92,8 @@ Status ProjectionTables::Migrate(eventstore::EventStore& store) {
   if (store.dialect() != eventstore::SqlDialect::kSqlite) {
     return Status::Unavailable("projections need the sqlite store backend in this build");
   }
-  return store.ApplyMigrations("projections", Migrations());
+  RETURN_IF_ERROR(store.ApplyMigrations("projections", Migrations()));
+  return eventstore::DeadLetters::Migrate(store);
 }
 
 std::string ProjectionTables::LiveTable(const std::string& name) { return "proj_" + name; }
@@ -162,6 +164,7 @@ Status ProjectionTables::Drop(eventstore::Transaction& tx, const Generation& g) 
   RETURN_IF_ERROR(
       tx.Execute("DELETE FROM projection_generations WHERE name = $1 AND generation = $2",
                  {g.name, g.generation}));
+  RETURN_IF_ERROR(eventstore::DeadLetters::RemoveGeneration(tx, g.name, g.generation));
   RETURN_IF_ERROR(MoveStatistics(tx, TableOf(g)));
   return tx.ExecuteScript("DROP TABLE IF EXISTS " + Quote(TableOf(g)) + ";");
 }
@@ -189,6 +192,8 @@ Status ProjectionTables::Swap(eventstore::Transaction& tx, const std::string& na
                                    Quote(candidate_table) + " RENAME TO " + Quote(live_table) +
                                    ";"));
   RETURN_IF_ERROR(MoveStatistics(tx, candidate_table, live_table));
+  // The old copy's dead letters go with it: the new copy parked its own.
+  if (live) RETURN_IF_ERROR(eventstore::DeadLetters::RemoveGeneration(tx, name, *live));
   RETURN_IF_ERROR(
       tx.Execute("DELETE FROM projection_generations WHERE name = $1 AND role = 'live'", {name}));
   // A live copy follows the log to its head, whatever a replay bounded it to.
@@ -213,6 +218,14 @@ Result<std::optional<Generation>> ProjectionTables::Claim(eventstore::Transactio
   if (rows.empty()) return std::optional<Generation>();
   ASSIGN_OR_RETURN(Generation g, FromRow(rows[0]));
   return std::optional<Generation>(std::move(g));
+}
+
+Status ProjectionTables::ClearFailure(eventstore::Transaction& tx, const std::string& name,
+                                      int64_t generation, int64_t now) {
+  return tx.Execute(
+      "UPDATE projection_generations SET failed_position = NULL, last_error = '', updated_at = $3 "
+      "WHERE name = $1 AND generation = $2",
+      {name, generation, now});
 }
 
 Status ProjectionTables::Release(eventstore::Transaction& tx, const std::string& name,

@@ -36,6 +36,9 @@ namespace rivulet::projections {
 //
 // A swap drops the live table and renames the candidate's to it in one transaction, so
 // every query (one statement, one snapshot) sees either copy, never a mix.
+//
+// Dead letters (eventstore/dead_letters.h) of a copy carry its generation; they are
+// removed with the copy (a drop, or the live copy a swap replaces).
 struct Generation {
   std::string name;
   int64_t generation = 0;
@@ -95,6 +98,10 @@ class ProjectionTables {
                                                     const std::string& name, int64_t generation,
                                                     const std::string& owner, int64_t from,
                                                     int64_t to, int64_t now, int64_t lease_ms);
+
+  // Lets a failed copy go on from its failed position (the event is tried again).
+  static Status ClearFailure(eventstore::Transaction& tx, const std::string& name,
+                             int64_t generation, int64_t now);
 
   static Status MarkFailed(eventstore::Transaction& tx, const std::string& name, int64_t generation,
                            int64_t failed_position, const std::string& error, int64_t now);

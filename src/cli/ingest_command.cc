@@ -10,7 +10,7 @@ namespace rivulet::cli {
 // mappings, in batches that each commit with the file offset, so an interrupted ingest
 // of the same file resumes after the last stored batch. Prints the totals as one JSON
 // line; a malformed line stops it with its line number (exit 2), nothing of its batch
-// written.
+// written, unless the source parks bad changes (on_error: dead_letter).
 int RunIngest(const GlobalOptions& global, const IngestOptions& options) {
   auto config = LoadConfigOrReport(global);
   if (!config) return kExitUsage;
@@ -51,6 +51,7 @@ int RunIngest(const GlobalOptions& global, const IngestOptions& options) {
   sources::JsonlOptions jsonl;
   jsonl.source = source->name;
   jsonl.path = path;
+  jsonl.on_error = source->on_error;
   if (!path.empty()) {
     auto start = sources::JsonlResumePosition(*store, source->name, path);
     if (!start.ok()) return ReportFailure(start.status());

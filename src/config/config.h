@@ -11,6 +11,7 @@
 #include "core/json.h"
 #include "core/retry_policy.h"
 #include "core/template.h"
+#include "eventstore/dead_letters.h"
 #include "outbox/outbox_config.h"
 #include "projections/projection_definition.h"
 #include "sagas/saga_definition.h"
@@ -60,6 +61,8 @@ struct SourceConfig {
   std::vector<std::string> tables;
   bool snapshot_initial = true;  // snapshot: initial | never
   milliseconds heartbeat{10'000};
+  // A change that cannot be mapped or appended: stop there, or park it and go on.
+  eventstore::OnError on_error = eventstore::OnError::kStop;
 };
 
 struct MappingConfig {

@@ -239,7 +239,7 @@ class Loader {
       std::string path = YamlReader::Index("sources", i);
       auto map = reader_.ReadMap((*items)[i], path,
                                  {"name", "type", "path", "url", "publication", "slot", "tables",
-                                  "snapshot", "heartbeat"});
+                                  "snapshot", "heartbeat", "on_error"});
       if (!map) continue;
       Required(*map, "type");
       SourceConfig source;
@@ -256,6 +256,12 @@ class Loader {
         }
         return true;
       };
+      if (auto* n = map->Get("on_error")) {
+        if (auto e = reader_.Enum(*n, map->PathOf("on_error"), {"stop", "dead_letter"})) {
+          source.on_error =
+              *e == "dead_letter" ? eventstore::OnError::kDeadLetter : eventstore::OnError::kStop;
+        }
+      }
       if (type == "http") {
         source.type = SourceConfig::Type::kHttp;
         for (auto key : {"path", "url", "publication", "slot", "tables", "snapshot", "heartbeat"}) {

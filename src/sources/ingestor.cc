@@ -33,11 +33,16 @@ const std::vector<eventstore::Migration>& Migrations() {
 }  // namespace
 
 core::Json IngestStats::ToJson() const {
-  return core::Json{{"ingested", ingested},
-                    {"duplicates", duplicates},
-                    {"unmatched", unmatched},
-                    {"ignored", ignored},
-                    {"position", last_position}};
+  core::Json j{{"ingested", ingested},
+               {"duplicates", duplicates},
+               {"unmatched", unmatched},
+               {"ignored", ignored},
+               {"position", last_position}};
+  if (dead_lettered > 0) {
+    j["dead_lettered"] = dead_lettered;
+    j["dead_letters"] = dead_letters;
+  }
+  return j;
 }
 
 Ingestor::Ingestor(eventstore::EventStore& store, const Mapper& mapper,
@@ -47,7 +52,8 @@ Ingestor::Ingestor(eventstore::EventStore& store, const Mapper& mapper,
 Status Ingestor::Migrate(eventstore::EventStore& store) {
   if (store.dialect() != eventstore::SqlDialect::kSqlite)
     return Status::Unavailable("sources need the sqlite store backend in this build");
-  return store.ApplyMigrations("sources", Migrations());
+  RETURN_IF_ERROR(store.ApplyMigrations("sources", Migrations()));
+  return eventstore::DeadLetters::Migrate(store);
 }
 
 Result<core::Json> Ingestor::Checkpoint(eventstore::EventStore& store, const std::string& source) {
@@ -58,16 +64,19 @@ Result<core::Json> Ingestor::Checkpoint(eventstore::EventStore& store, const std
   return core::ParseJson(std::get<std::string>(rows[0][0]));
 }
 
-Result<std::vector<Ingestor::Mapped>> Ingestor::Map(const std::string& source,
-                                                    const std::vector<Change>& changes,
-                                                    bool skip_seen_ids, size_t first_index) const {
+std::vector<Ingestor::Mapped> Ingestor::Map(const std::string& source,
+                                            const std::vector<Change>& changes,
+                                            bool skip_seen_ids) const {
   std::vector<Mapped> mapped(changes.size());
-  core::Json errors = core::Json::array();
   for (size_t i = 0; i < changes.size(); ++i) {
     const Change& c = changes[i];
+    if (!c.error.empty()) {
+      mapped[i].error = c.error;
+      continue;
+    }
     Result<core::Json> change = NormalizeChangeEvent(c.event, c.extended_json);
     if (!change.ok()) {
-      errors.push_back({{"index", first_index + i}, {"message", change.status().message()}});
+      mapped[i].error = change.status().message();
       continue;
     }
     if (skip_seen_ids) mapped[i].id_key = ChangeIdKey(*change);
@@ -80,28 +89,82 @@ Result<std::vector<Ingestor::Mapped>> Ingestor::Map(const std::string& source,
         *change, origin,
         c.event_id.empty() ? DerivedEventId(source + "\n" + ChangeIdKey(*change)) : c.event_id);
     if (!event.ok()) {
-      errors.push_back({{"index", first_index + i}, {"message", event.status().message()}});
+      mapped[i].error = event.status().message();
       continue;
     }
     mapped[i].event = std::move(*event);
   }
-  if (!errors.empty()) {
-    return Status::InvalidArgument(std::to_string(errors.size()) + " of " +
-                                   std::to_string(changes.size()) +
-                                   " change events rejected, nothing written; first: " +
-                                   errors[0]["message"].get<std::string>() + " (item " +
-                                   std::to_string(errors[0]["index"].get<size_t>()) + ")")
-        .WithReason("", core::Json{{"errors", errors}});
-  }
   return mapped;
 }
 
+Status Ingestor::Refusal(const std::vector<Mapped>& mapped, size_t first_index) {
+  core::Json errors = core::Json::array();
+  size_t failed = 0;
+  for (size_t i = 0; i < mapped.size(); ++i) {
+    if (mapped[i].error.empty()) continue;
+    if (++failed <= kMaxReportedErrors)
+      errors.push_back({{"index", first_index + i}, {"message", mapped[i].error}});
+  }
+  if (failed == 0) return Status::Ok();
+  core::Json details{{"errors", errors}};
+  if (failed > kMaxReportedErrors) details["errors_total"] = failed;
+  return Status::InvalidArgument(std::to_string(failed) + " of " + std::to_string(mapped.size()) +
+                                 " change events rejected, nothing written; first: " +
+                                 errors[0]["message"].get<std::string>() + " (item " +
+                                 std::to_string(errors[0]["index"].get<size_t>()) + ")")
+      .WithReason("", std::move(details));
+}
+
+namespace {
+
+// Errors of one change that parking can set aside. Others (the store unavailable, a
+// lost transaction, corruption) are not the change's fault: the whole unit fails and is
+// tried again.
+bool ChangeAtFault(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kAborted:
+    case StatusCode::kResourceExhausted:
+    case StatusCode::kAlreadyExists:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+Status Ingestor::Park(eventstore::Transaction& tx, const std::string& source, const Change& change,
+                      const std::string& error, size_t index, IngestStats& stats) {
+  eventstore::DeadLetter letter;
+  letter.kind = "source";
+  letter.component = source;
+  letter.position = change.position;
+  letter.payload = change.event;
+  letter.context = core::Json{{"extra", change.extra},
+                              {"event_id", change.event_id},
+                              {"extended_json", change.extended_json}};
+  if (!change.error.empty()) letter.context["unparsed"] = true;
+  if (!change.label.empty()) letter.context["label"] = change.label;
+  letter.error = change.label.empty() ? error : change.label + ": " + error;
+  ASSIGN_OR_RETURN(int64_t id, eventstore::DeadLetters::Add(tx, letter));
+  ++stats.dead_lettered;
+  if (stats.dead_letters.size() < kMaxReportedErrors)
+    stats.dead_letters.push_back({{"index", index}, {"dead_letter", id}, {"message", error}});
+  return Status::Ok();
+}
+
 Status Ingestor::Append(eventstore::Transaction& tx, const std::string& source,
-                        std::vector<Mapped>& mapped, bool skip_seen_ids, IngestStats& stats) {
+                        const std::vector<Change>& changes, std::vector<Mapped>& mapped,
+                        bool skip_seen_ids, eventstore::OnError on_error, size_t first_index,
+                        IngestStats& stats) {
+  const bool park = on_error == eventstore::OnError::kDeadLetter;
   std::unordered_set<std::string> seen;
   if (skip_seen_ids) {
     core::Json ids = core::Json::array();
-    for (const Mapped& m : mapped) ids.push_back(m.id_key);
+    for (const Mapped& m : mapped) {
+      if (!m.id_key.empty()) ids.push_back(m.id_key);
+    }
     ASSIGN_OR_RETURN(eventstore::SqlRows rows,
                      tx.Query("SELECT id FROM source_change_ids WHERE source = $1 AND id IN "
                               "(SELECT value FROM json_each($2))",
@@ -110,20 +173,61 @@ Status Ingestor::Append(eventstore::Transaction& tx, const std::string& source,
   }
   core::Json fresh = core::Json::array();
   eventstore::AppendRequest append;
+  std::vector<size_t> appended;  // the change index of each event in `append`
   auto flush = [&]() -> Status {
     if (append.events.empty()) return Status::Ok();
-    ASSIGN_OR_RETURN(eventstore::AppendResult result, tx.Append(append));
-    stats.last_position = result.position;
+    Status status = Status::Ok();
+    if (!park) {
+      ASSIGN_OR_RETURN(eventstore::AppendResult result, tx.Append(append));
+      stats.last_position = result.position;
+    } else {
+      status = tx.Attempt([&](eventstore::Transaction& t) -> Status {
+        ASSIGN_OR_RETURN(eventstore::AppendResult result, t.Append(append));
+        stats.last_position = result.position;
+        return Status::Ok();
+      });
+      if (!status.ok() && !ChangeAtFault(status)) return status;
+    }
+    if (!status.ok()) {
+      // The store refused the group: append its events one at a time, parking those it
+      // refuses again.
+      stats.ingested -= static_cast<int64_t>(appended.size());
+      for (size_t k = 0; k < append.events.size(); ++k) {
+        eventstore::AppendRequest one;
+        one.stream = append.stream;
+        one.events.push_back(std::move(append.events[k]));
+        Status single = tx.Attempt([&](eventstore::Transaction& t) -> Status {
+          ASSIGN_OR_RETURN(eventstore::AppendResult result, t.Append(one));
+          stats.last_position = result.position;
+          return Status::Ok();
+        });
+        if (single.ok()) {
+          ++stats.ingested;
+        } else if (ChangeAtFault(single)) {
+          const size_t i = appended[k];
+          RETURN_IF_ERROR(Park(tx, source, changes[i], single.message(), first_index + i, stats));
+        } else {
+          return single;
+        }
+      }
+    }
     append.events.clear();
+    appended.clear();
     return Status::Ok();
   };
-  for (Mapped& m : mapped) {
-    if (skip_seen_ids) {
+  for (size_t i = 0; i < mapped.size(); ++i) {
+    Mapped& m = mapped[i];
+    if (skip_seen_ids && !m.id_key.empty()) {
       if (!seen.insert(m.id_key).second) {
         ++stats.duplicates;
         continue;
       }
       fresh.push_back(m.id_key);
+    }
+    if (!m.error.empty()) {
+      // Map left it here only when it may be parked.
+      RETURN_IF_ERROR(Park(tx, source, changes[i], m.error, first_index + i, stats));
+      continue;
     }
     if (m.ignored) {
       ++stats.ignored;
@@ -138,6 +242,7 @@ Status Ingestor::Append(eventstore::Transaction& tx, const std::string& source,
       append.stream = m.event->stream;
     }
     append.events.push_back(std::move(m.event->event));
+    appended.push_back(i);
     ++stats.ingested;
   }
   RETURN_IF_ERROR(flush());
@@ -161,12 +266,13 @@ Status Ingestor::StoreCheckpoint(eventstore::Transaction& tx, const std::string&
 
 Result<IngestStats> Ingestor::Ingest(const IngestBatch& batch) {
   // Check and map everything before writing anything.
-  ASSIGN_OR_RETURN(std::vector<Mapped> mapped,
-                   Map(batch.source, batch.changes, batch.skip_seen_ids, 0));
+  std::vector<Mapped> mapped = Map(batch.source, batch.changes, batch.skip_seen_ids);
+  if (batch.on_error == eventstore::OnError::kStop) RETURN_IF_ERROR(Refusal(mapped, 0));
   IngestStats stats;
   Status written = store_.Write([&](eventstore::Transaction& tx) -> Status {
     stats = IngestStats();
-    RETURN_IF_ERROR(Append(tx, batch.source, mapped, batch.skip_seen_ids, stats));  // runs once
+    RETURN_IF_ERROR(Append(tx, batch.source, batch.changes, mapped, batch.skip_seen_ids,
+                           batch.on_error, 0, stats));  // runs once
     return StoreCheckpoint(tx, batch.source, batch.checkpoint);
   });
   if (!written.ok()) return written;
@@ -175,7 +281,8 @@ Result<IngestStats> Ingestor::Ingest(const IngestBatch& batch) {
 }
 
 Result<IngestStats> Ingestor::IngestSpool(const std::string& source, ChangeSpool& spool,
-                                          const core::Json& checkpoint, size_t chunk) {
+                                          const core::Json& checkpoint, size_t chunk,
+                                          eventstore::OnError on_error) {
   IngestStats stats;
   Status written = store_.Write([&](eventstore::Transaction& tx) -> Status {
     stats = IngestStats();
@@ -184,12 +291,73 @@ Result<IngestStats> Ingestor::IngestSpool(const std::string& source, ChangeSpool
     for (size_t first = 0;; first += changes.size()) {
       RETURN_IF_ERROR(spool.Read(chunk, &changes));
       if (changes.empty()) break;
-      ASSIGN_OR_RETURN(std::vector<Mapped> mapped, Map(source, changes, false, first));
-      RETURN_IF_ERROR(Append(tx, source, mapped, false, stats));
+      std::vector<Mapped> mapped = Map(source, changes, false);
+      if (on_error == eventstore::OnError::kStop) RETURN_IF_ERROR(Refusal(mapped, first));
+      RETURN_IF_ERROR(Append(tx, source, changes, mapped, false, on_error, first, stats));
     }
     return StoreCheckpoint(tx, source, checkpoint);
   });
   if (!written.ok()) return written;
+  Count(source, stats);
+  return stats;
+}
+
+Result<IngestStats> Ingestor::RetryDeadLetter(int64_t id) {
+  IngestStats stats;
+  std::string source;
+  std::string failed_again;
+  Status written = store_.Write([&](eventstore::Transaction& tx) -> Status {
+    stats = IngestStats();
+    failed_again.clear();
+    ASSIGN_OR_RETURN(std::optional<eventstore::DeadLetter> letter,
+                     eventstore::DeadLetters::Get(tx, id));
+    if (!letter) return Status::NotFound("no dead letter " + std::to_string(id));
+    if (letter->kind != "source") {
+      return Status::InvalidArgument("dead letter " + std::to_string(id) + " belongs to " +
+                                     letter->kind + " " + letter->component + ", not to a source");
+    }
+    source = letter->component;
+    Change change;
+    change.position = letter->position;
+    change.extra = letter->context.value("extra", core::Json::object());
+    change.event_id = letter->context.value("event_id", "");
+    change.extended_json = letter->context.value("extended_json", true);
+    change.label = letter->context.value("label", "");
+    if (letter->context.value("unparsed", false) && letter->payload.is_string()) {
+      auto parsed = core::ParseJson(letter->payload.get<std::string>());
+      if (parsed.ok()) {
+        change.event = std::move(parsed).value();
+      } else {
+        change.error = "not a JSON object: " + parsed.status().message();
+      }
+    } else {
+      change.event = letter->payload;
+    }
+    std::vector<Change> changes;
+    changes.push_back(std::move(change));
+    std::vector<Mapped> mapped = Map(source, changes, false);
+    // Parked again, the change would get a second letter: record the failure on this one.
+    Status applied = tx.Attempt([&](eventstore::Transaction& t) -> Status {
+      if (!mapped[0].error.empty()) return Status::InvalidArgument(mapped[0].error);
+      RETURN_IF_ERROR(
+          Append(t, source, changes, mapped, false, eventstore::OnError::kStop, 0, stats));
+      ASSIGN_OR_RETURN(bool removed, eventstore::DeadLetters::Remove(t, id));
+      if (!removed) return Status::NotFound("no dead letter " + std::to_string(id));
+      return Status::Ok();
+    });
+    if (applied.ok()) return Status::Ok();
+    if (!ChangeAtFault(applied)) return applied;
+    failed_again =
+        changes[0].label.empty() ? applied.message() : changes[0].label + ": " + applied.message();
+    stats = IngestStats();
+    return eventstore::DeadLetters::RecordFailure(tx, id, failed_again);
+  });
+  if (!written.ok()) return written;
+  if (!failed_again.empty()) {
+    return Status::Aborted("dead letter " + std::to_string(id) + " of source " + source +
+                           " still fails: " + failed_again)
+        .WithReason("conflict");
+  }
   Count(source, stats);
   return stats;
 }
@@ -264,7 +432,8 @@ void Ingestor::Count(const std::string& source, const IngestStats& stats) {
   const std::pair<const char*, int64_t> outcomes[] = {{"ingested", stats.ingested},
                                                       {"duplicate", stats.duplicates},
                                                       {"unmatched", stats.unmatched},
-                                                      {"ignored", stats.ignored}};
+                                                      {"ignored", stats.ignored},
+                                                      {"dead_letter", stats.dead_lettered}};
   for (const auto& [outcome, n] : outcomes) {
     if (n == 0) continue;
     metrics_

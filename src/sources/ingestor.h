@@ -8,6 +8,7 @@
 #include "core/json.h"
 #include "core/metrics.h"
 #include "core/result.h"
+#include "eventstore/dead_letters.h"
 #include "eventstore/event_store.h"
 #include "sources/mapper.h"
 
@@ -22,6 +23,10 @@ struct Change {
   // The event may carry Extended JSON ($oid, $date, ...) to convert: true for what
   // clients send, false for changes a source builds from typed values (postgres).
   bool extended_json = true;
+  // Known bad before mapping (a jsonl line that is not JSON: `event` holds its text).
+  std::string error;
+  // Where it is, for a dead letter's error ("changes.jsonl:17"); empty if the position says.
+  std::string label;
 };
 
 struct IngestBatch {
@@ -31,6 +36,9 @@ struct IngestBatch {
   // skipped (also within the batch). postgres sources skip by LSN instead.
   bool skip_seen_ids = true;
   core::Json checkpoint;  // stored with the events; null leaves the checkpoint as is
+  // kStop: one bad change refuses the whole batch. kDeadLetter: bad changes are parked
+  // as dead letters in the batch's unit and the rest is ingested.
+  eventstore::OnError on_error = eventstore::OnError::kStop;
 };
 
 // Changes kept in a temporary file (under $TMPDIR) instead of memory, for a copy too
@@ -60,9 +68,15 @@ struct IngestStats {
   int64_t duplicates = 0;     // _id seen before
   int64_t unmatched = 0;      // no mapping fits
   int64_t ignored = 0;        // not a data operation (drop, invalidate, ...)
+  int64_t dead_lettered = 0;  // parked as dead letters (on_error: dead_letter)
   int64_t last_position = 0;  // the store position of the last event appended, or 0
+  // The first kMaxReportedErrors parked changes: {index, dead_letter, message}.
+  core::Json dead_letters = core::Json::array();
   core::Json ToJson() const;
 };
+
+// Error lists in answers are cut here (the count is always whole).
+inline constexpr size_t kMaxReportedErrors = 100;
 
 // Change events into the store (SPEC 2.7): each batch is checked and mapped first; if
 // any change is malformed or its mapping fails, nothing is written and the error
@@ -87,22 +101,37 @@ class Ingestor {
   // proportional to `chunk`. The first change that fails to map rolls everything back
   // (InvalidArgument naming its index). Other writers wait while the unit runs.
   Result<IngestStats> IngestSpool(const std::string& source, ChangeSpool& spool,
-                                  const core::Json& checkpoint, size_t chunk = 10'000);
+                                  const core::Json& checkpoint, size_t chunk = 10'000,
+                                  eventstore::OnError on_error = eventstore::OnError::kStop);
+
+  // Runs a source's dead letter through the current mappings and appends its event, in
+  // one unit that removes the letter: applied exactly once. If it fails again the letter
+  // stays, with the attempt counted and the new error (Aborted, reason "conflict").
+  // NotFound if it is gone; InvalidArgument if it is not a source's.
+  Result<IngestStats> RetryDeadLetter(int64_t id);
 
  private:
   struct Mapped {
     std::string id_key;  // the _id, when skipping seen ones
     std::optional<MappedEvent> event;
     bool ignored = false;
+    std::string error;  // why the change cannot be ingested; empty if it can
   };
-  // Checks and maps `changes`; InvalidArgument listing every failure, indexes counted
-  // from `first_index`.
-  Result<std::vector<Mapped>> Map(const std::string& source, const std::vector<Change>& changes,
-                                  bool skip_seen_ids, size_t first_index) const;
+  // Checks and maps `changes`; a change that fails gets its `error`.
+  std::vector<Mapped> Map(const std::string& source, const std::vector<Change>& changes,
+                          bool skip_seen_ids) const;
+  // InvalidArgument listing every failed change of `mapped` (indexes counted from
+  // `first_index`), or Ok if none failed.
+  static Status Refusal(const std::vector<Mapped>& mapped, size_t first_index);
   // Appends the mapped events (consecutive ones of a stream together), skipping and
-  // remembering _ids when asked.
+  // remembering _ids when asked. With kDeadLetter, failed changes (and appends the
+  // store refuses) are parked; indexes in stats count from `first_index`.
   static Status Append(eventstore::Transaction& tx, const std::string& source,
-                       std::vector<Mapped>& mapped, bool skip_seen_ids, IngestStats& stats);
+                       const std::vector<Change>& changes, std::vector<Mapped>& mapped,
+                       bool skip_seen_ids, eventstore::OnError on_error, size_t first_index,
+                       IngestStats& stats);
+  static Status Park(eventstore::Transaction& tx, const std::string& source, const Change& change,
+                     const std::string& error, size_t index, IngestStats& stats);
   static Status StoreCheckpoint(eventstore::Transaction& tx, const std::string& source,
                                 const core::Json& checkpoint);
   void Count(const std::string& source, const IngestStats& stats);

@@ -28,6 +28,10 @@ void Add(IngestStats& total, const IngestStats& batch) {
   total.duplicates += batch.duplicates;
   total.unmatched += batch.unmatched;
   total.ignored += batch.ignored;
+  total.dead_lettered += batch.dead_lettered;
+  for (const core::Json& d : batch.dead_letters) {
+    if (total.dead_letters.size() < kMaxReportedErrors) total.dead_letters.push_back(d);
+  }
   if (batch.last_position != 0) total.last_position = batch.last_position;
 }
 
@@ -42,6 +46,8 @@ Result<IngestStats> IngestJsonl(Ingestor& ingestor, int fd, const JsonlOptions& 
   std::string buffer;                    // bytes after `read.offset`
   IngestBatch batch;
   batch.source = options.source;
+  batch.on_error = options.on_error;
+  const bool park = options.on_error == eventstore::OnError::kDeadLetter;
   std::vector<int64_t> line_numbers;  // of each change in the batch
   JsonlPosition batch_end = stored;
 
@@ -64,6 +70,7 @@ Result<IngestStats> IngestJsonl(Ingestor& ingestor, int fd, const JsonlOptions& 
       }
       return s;
     }
+    for (core::Json& d : stats->dead_letters) d["line"] = line_numbers[d["index"].get<size_t>()];
     Add(total, *stats);
     stored = batch_end;
     if (options.on_batch) options.on_batch(stored, *stats);
@@ -91,14 +98,20 @@ Result<IngestStats> IngestJsonl(Ingestor& ingestor, int fd, const JsonlOptions& 
         continue;  // blank
       }
       Result<core::Json> parsed = core::ParseJson(line);
-      if (!parsed.ok()) {
-        RETURN_IF_ERROR(commit());  // the lines before it are good
-        return Status::InvalidArgument(where + ":" + std::to_string(read.line) +
-                                       ": not a JSON object: " + parsed.status().message());
-      }
       Change change;
-      change.event = std::move(*parsed);
+      if (!parsed.ok()) {
+        if (!park) {
+          RETURN_IF_ERROR(commit());  // the lines before it are good
+          return Status::InvalidArgument(where + ":" + std::to_string(read.line) +
+                                         ": not a JSON object: " + parsed.status().message());
+        }
+        change.event = std::string(line);
+        change.error = "not a JSON object: " + parsed.status().message();
+      } else {
+        change.event = std::move(*parsed);
+      }
       change.position = read.offset - consumed;  // the line's byte offset
+      if (park) change.label = where + ":" + std::to_string(read.line);
       batch.changes.push_back(std::move(change));
       line_numbers.push_back(read.line);
       batch_end = read;

@@ -29,6 +29,9 @@ struct JsonlOptions {
   bool follow = false;
   const std::atomic<bool>* stop = nullptr;
   size_t batch_lines = 1000;
+  // kDeadLetter: a line that is not JSON, or whose change cannot be ingested, is parked
+  // as a dead letter with the rest of its batch going on.
+  eventstore::OnError on_error = eventstore::OnError::kStop;
   // Called after every stored batch.
   std::function<void(const JsonlPosition&, const IngestStats&)> on_batch;
 };
@@ -37,8 +40,9 @@ struct JsonlOptions {
 // Extended JSON is converted), from `fd` starting at options.start.offset, and ingests
 // them in batches, each committed with its checkpoint {path, offset, line}. A malformed
 // line or a failed mapping stops the ingest with InvalidArgument "<path>:<line>: ...";
-// nothing of that batch is written, the batches before it stay. Blank lines are
-// skipped. Returns the totals.
+// nothing of that batch is written, the batches before it stay (with kDeadLetter the
+// line is parked instead, and the ingest goes on). Blank lines are skipped. Returns the
+// totals.
 Result<IngestStats> IngestJsonl(Ingestor& ingestor, int fd, const JsonlOptions& options);
 
 // The checkpoint to resume `path` from for `source`: the stored one when it names the

@@ -269,7 +269,8 @@ Status PostgresSource::CopySnapshot(const std::string& snapshot, uint64_t consis
   RETURN_IF_ERROR(Exec(sql_, "COMMIT").status());
   ASSIGN_OR_RETURN(IngestStats stats,
                    ingestor_.IngestSpool(source_.name, spool,
-                                         core::Json{{"lsn", position}, {"snapshot", "done"}}));
+                                         core::Json{{"lsn", position}, {"snapshot", "done"}},
+                                         10'000, source_.on_error));
   std::fprintf(stderr, "rivulet: source %s: copied %lld rows from the snapshot at %s\n",
                source_.name.c_str(), static_cast<long long>(stats.ingested), position.c_str());
   return Status::Ok();
@@ -439,6 +440,7 @@ Status PostgresSource::StorePending() {
   batch.source = source_.name;
   batch.skip_seen_ids = false;
   batch.changes = std::move(pending_);
+  batch.on_error = source_.on_error;
   pending_.clear();
   batch.checkpoint = core::Json{{"lsn", pg::FormatLsn(pending_end_lsn_)}};
   Result<IngestStats> stored = ingestor_.Ingest(batch);

@@ -21,6 +21,16 @@ SourceRunner::~SourceRunner() { Stop(); }
 
 Status SourceRunner::Start() {
   for (const config::SourceConfig& source : sources_) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      core::ComponentState& c = states_[source.name];
+      c.kind = "source";
+      c.name = source.name;
+      if (source.type != config::SourceConfig::Type::kHttp) {
+        c.health = core::ComponentHealth::kDegraded;
+        c.detail = "starting";
+      }
+    }
     if (source.type == config::SourceConfig::Type::kJsonl)
       threads_.emplace_back([this, &source] { RunJsonl(source); });
     if (source.type == config::SourceConfig::Type::kPostgres)
@@ -43,6 +53,41 @@ bool SourceRunner::Pause(int64_t ms) {
   return !stopping_.load();
 }
 
+void SourceRunner::SetState(const config::SourceConfig& source, const Status& ended) {
+  std::lock_guard<std::mutex> lock(mu_);
+  core::ComponentState& c = states_[source.name];
+  c.detail = ended.ok() ? "" : ended.message();
+  switch (ended.code()) {
+    case StatusCode::kOk:
+      c.health = core::ComponentHealth::kOk;
+      break;
+    case StatusCode::kInvalidArgument:  // a change it cannot ingest, under on_error: stop
+      c.health = core::ComponentHealth::kStopped;
+      c.detail = "stopped at a change it cannot ingest: " + ended.message() +
+                 "; fix the mappings or the input, or set on_error: dead_letter";
+      break;
+    case StatusCode::kFailedPrecondition:
+      c.health = core::ComponentHealth::kFailed;
+      break;
+    default:
+      c.health = core::ComponentHealth::kDegraded;
+  }
+}
+
+std::vector<core::ComponentState> SourceRunner::Components() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<core::ComponentState> out;
+  for (const config::SourceConfig& source : sources_) {
+    auto it = states_.find(source.name);
+    if (it != states_.end()) {
+      out.push_back(it->second);
+    } else {
+      out.push_back({"source", source.name, core::ComponentHealth::kStopped, "not started"});
+    }
+  }
+  return out;
+}
+
 core::Gauge* SourceRunner::UpGauge(const config::SourceConfig& source) {
   if (metrics_ == nullptr) return nullptr;
   return &metrics_->GetGauge("rivulet_source_up",
@@ -60,11 +105,13 @@ void SourceRunner::RunJsonl(const config::SourceConfig& source) {
       const int fd = ::open(source.path.c_str(), O_RDONLY | O_CLOEXEC);
       if (fd < 0) return Status::Unavailable("cannot open " + source.path + " (waiting for it)");
       if (up != nullptr) up->Set(1);
+      SetState(source, Status::Ok());
       JsonlOptions options;
       options.source = source.name;
       options.path = source.path;
       options.start = *start;
       options.follow = true;
+      options.on_error = source.on_error;
       options.stop = &stopping_;
       options.on_batch = [&](const JsonlPosition&, const IngestStats&) { backoff = 1000; };
       Result<IngestStats> done = IngestJsonl(ingestor_, fd, options);
@@ -73,6 +120,7 @@ void SourceRunner::RunJsonl(const config::SourceConfig& source) {
     }();
     if (up != nullptr) up->Set(0);
     if (stopping_.load()) break;
+    SetState(source, failed);
     std::fprintf(stderr, "rivulet: source %s: %s; trying again in %llds\n", source.name.c_str(),
                  failed.message().c_str(), static_cast<long long>(backoff / 1000));
     if (!Pause(backoff)) break;
@@ -88,9 +136,11 @@ void SourceRunner::RunPostgres(const config::SourceConfig& source) {
     Status ended = postgres.Run(stopping_, [&] {
       backoff = 500;
       if (up != nullptr) up->Set(1);
+      SetState(source, Status::Ok());
     });
     if (up != nullptr) up->Set(0);
     if (stopping_.load()) break;
+    SetState(source, ended);
     std::fprintf(stderr, "rivulet: source %s: %s; reconnecting in %lldms\n", source.name.c_str(),
                  ended.message().c_str(), static_cast<long long>(backoff));
     if (!Pause(backoff)) break;

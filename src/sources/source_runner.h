@@ -1,12 +1,15 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "config/config.h"
+#include "core/component_state.h"
 #include "core/metrics.h"
 #include "sources/ingestor.h"
 
@@ -27,7 +30,16 @@ class SourceRunner {
   Status Start();
   void Stop();
 
+  // Each declared source's state for readiness: http sources are ok while the server
+  // runs; a jsonl or postgres source is ok while it reads, degraded while it waits to
+  // try again after an error that may pass (a database or file not there), stopped at a
+  // change it cannot ingest under `on_error: stop`, and failed when a person must act
+  // (an invalidated slot, a wrong wal_level).
+  std::vector<core::ComponentState> Components();
+
  private:
+  // Records how a source's last run ended (Ok: it reads).
+  void SetState(const config::SourceConfig& source, const Status& ended);
   void RunJsonl(const config::SourceConfig& source);
   void RunPostgres(const config::SourceConfig& source);
   // Sleeps up to `ms` unless stopping; false when stopping.
@@ -41,6 +53,8 @@ class SourceRunner {
   core::MetricsRegistry* metrics_;
   std::vector<std::thread> threads_;
   std::atomic<bool> stopping_{false};
+  std::mutex mu_;
+  std::map<std::string, core::ComponentState> states_;  // GUARDED_BY(mu_), by source name
 };
 
 }  // namespace rivulet::sources
