@@ -32,7 +32,10 @@ Status Relay::Start() {
     Status opened = sink->Open();
     if (!opened.ok() && opened.code() != StatusCode::kUnavailable) return opened;
     open_.push_back(opened.ok());
+    health_.push_back(std::make_unique<Health>());
     if (!opened.ok()) {
+      health_.back()->Set(core::ComponentHealth::kDegraded,
+                          opened.message() + "; trying again every second");
       std::fprintf(stderr, "rivulet: %s; retrying every second\n", opened.message().c_str());
     }
     sinks_.push_back(std::move(sink));
@@ -62,7 +65,8 @@ Status Relay::Start() {
     });
   }
   for (size_t i = 0; i < settings_.destinations.size(); ++i) {
-    threads_.emplace_back([this, i] { Run(settings_.destinations[i], *sinks_[i], open_[i]); });
+    threads_.emplace_back(
+        [this, i] { Run(settings_.destinations[i], *sinks_[i], open_[i], *health_[i]); });
   }
   threads_.emplace_back([this] { Prune(); });
   return Status::Ok();
@@ -75,6 +79,36 @@ void Relay::Stop() {
     if (t.joinable()) t.join();
   }
   if (options_.metrics != nullptr && collector_ != 0) options_.metrics->RemoveCollector(collector_);
+}
+
+std::vector<core::ComponentState> Relay::Components() {
+  std::map<std::string, int64_t> dead;
+  if (auto counts = OutboxStore::Counts(store_); counts.ok()) {
+    for (const auto& [destination, status, n] : *counts) {
+      if (status == "dead") dead[destination] = n;
+    }
+  }
+  std::vector<core::ComponentState> out;
+  for (size_t i = 0; i < settings_.destinations.size(); ++i) {
+    core::ComponentState c;
+    c.kind = "destination";
+    c.name = settings_.destinations[i].name;
+    if (i < health_.size()) {
+      std::lock_guard<std::mutex> lock(health_[i]->mu);
+      c.health = health_[i]->health;
+      c.detail = health_[i]->detail;
+    } else {
+      c.health = core::ComponentHealth::kStopped;
+      c.detail = "not started";
+    }
+    if (auto it = dead.find(c.name); it != dead.end() && it->second > 0) {
+      if (c.health == core::ComponentHealth::kOk) c.health = core::ComponentHealth::kDegraded;
+      c.detail += (c.detail.empty() ? "" : "; ") + std::to_string(it->second) +
+                  " dead messages (GET /v1/outbox?status=dead)";
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
 }
 
 namespace {
@@ -150,13 +184,19 @@ Status Relay::Mark(const Batch& batch, const std::vector<Delivery>& outcomes, in
   return marked;
 }
 
-void Relay::Run(const Destination& destination, Sink& sink, bool open) {
+void Relay::Run(const Destination& destination, Sink& sink, bool open, Health& health) {
   while (!open && !stopping_.load()) {
     std::this_thread::sleep_for(std::chrono::seconds(1));
     Status opened = sink.Open();
     open = opened.ok();
     if (!open && opened.code() != StatusCode::kUnavailable) {
       std::fprintf(stderr, "rivulet: %s\n", opened.message().c_str());
+    }
+    if (open) {
+      health.Set(core::ComponentHealth::kOk, "");
+    } else {
+      health.Set(core::ComponentHealth::kDegraded,
+                 opened.message() + "; trying again every second");
     }
   }
   // Ordered sinks deliver the next batch while the last one is being marked when that
@@ -201,6 +241,14 @@ void Relay::Run(const Destination& destination, Sink& sink, bool open) {
       continue;
     }
     std::vector<Delivery> outcomes = sink.Deliver(batch->messages);
+    const auto failed = std::find_if(outcomes.begin(), outcomes.end(),
+                                     [](const Delivery& d) { return d.attempted && !d.delivered; });
+    if (std::any_of(outcomes.begin(), outcomes.end(),
+                    [](const Delivery& d) { return d.delivered; })) {
+      health.Set(core::ComponentHealth::kOk, "");
+    } else if (failed != outcomes.end()) {
+      health.Set(core::ComponentHealth::kDegraded, "deliveries fail: " + failed->error);
+    }
 
     const int64_t done = options_.clock->NowMillis();
     if (attempts_ != nullptr) {

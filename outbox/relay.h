@@ -2,11 +2,13 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "core/clock.h"
+#include "core/component_state.h"
 #include "core/metrics.h"
 #include "eventstore/event_store.h"
 #include "outbox/outbox_config.h"
@@ -38,7 +40,21 @@ class Relay {
   Status Start();
   void Stop();
 
+  // Each destination's state for readiness: ok; degraded while it cannot be reached,
+  // while every delivery of its last batch failed, or while it holds dead messages.
+  std::vector<core::ComponentState> Components();
+
  private:
+  struct Health {
+    std::mutex mu;
+    core::ComponentHealth health = core::ComponentHealth::kOk;  // GUARDED_BY(mu)
+    std::string detail;                                         // GUARDED_BY(mu)
+    void Set(core::ComponentHealth h, std::string d) {
+      std::lock_guard<std::mutex> lock(mu);
+      health = h;
+      detail = std::move(d);
+    }
+  };
   struct Batch {
     std::vector<Message> messages;
     bool blocked = false;  // some key was held back (its oldest message not due yet)
@@ -50,14 +66,15 @@ class Relay {
                           int64_t now);
   // One unit of work: delivered, retried after the policy's delay, or dead.
   Status Mark(const Batch& batch, const std::vector<Delivery>& outcomes, int64_t done);
-  void Run(const Destination& destination, Sink& sink, bool open);
+  void Run(const Destination& destination, Sink& sink, bool open, Health& health);
   void Prune();
 
   eventstore::EventStore& store_;
   OutboxSettings settings_;
   Options options_;
   std::vector<std::unique_ptr<Sink>> sinks_;
-  std::vector<bool> open_;  // whether each sink opened at start
+  std::vector<bool> open_;                       // whether each sink opened at start
+  std::vector<std::unique_ptr<Health>> health_;  // per destination
   std::vector<std::thread> threads_;
   std::atomic<bool> stopping_{false};
   uint64_t collector_ = 0;

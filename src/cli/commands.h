@@ -92,6 +92,14 @@ struct OutboxOptions {
 };
 int RunOutbox(const GlobalOptions& global, const OutboxOptions& options);
 
+struct DeadLettersOptions {
+  std::string action;  // list | retry | discard
+  std::string source;
+  std::string projection;
+  int64_t id = 0;
+};
+int RunDeadLetters(const GlobalOptions& global, const DeadLettersOptions& options);
+
 struct IngestOptions {
   std::string source;
   std::string file;  // "-" for stdin; empty: the jsonl source's own path, or stdin

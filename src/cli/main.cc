@@ -127,6 +127,23 @@ int main(int argc, char** argv) {
   auto* outbox_retry = outbox_cmd->add_subcommand("retry", "Send a dead message again");
   outbox_retry->add_option("ID", outbox.id, "The message id")->required();
 
+  DeadLettersOptions dead;
+  auto* dead_cmd = app.add_subcommand(
+      "dead-letters", "Changes and events parked by on_error: dead_letter: list, retry, discard");
+  dead_cmd->require_subcommand(1);
+  auto* dead_list = dead_cmd->add_subcommand("list", "Dead letters, one JSON line each");
+  dead_list->add_option("--source", dead.source, "Only this source's");
+  dead_list->add_option("--projection", dead.projection, "Only this projection's");
+  auto* dead_retry =
+      dead_cmd->add_subcommand("retry", "Run one through the current config (exit 1 if it fails)");
+  dead_retry->add_option("ID", dead.id, "The dead letter's id")
+      ->required()
+      ->check(CLI::PositiveNumber);
+  auto* dead_discard = dead_cmd->add_subcommand("discard", "Drop one");
+  dead_discard->add_option("ID", dead.id, "The dead letter's id")
+      ->required()
+      ->check(CLI::PositiveNumber);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -150,6 +167,11 @@ int main(int argc, char** argv) {
     return RunProjections(global, proj);
   }
   if (*ingest_cmd) return RunIngest(global, ingest);
+  if (*dead_cmd) {
+    dead.action = *dead_list ? "list" : *dead_retry ? "retry" : "discard";
+    static_cast<void>(dead_discard);
+    return RunDeadLetters(global, dead);
+  }
   if (*outbox_cmd) {
     outbox.action = *outbox_list ? "list" : "retry";
     static_cast<void>(outbox_retry);

@@ -9,11 +9,14 @@
 #include "core/metrics.h"
 #include "outbox/relay.h"
 #include "projections/projection_engine.h"
+#include "runtime/dead_letter_actions.h"
 #include "runtime/store_factory.h"
 #include "sagas/saga_engine.h"
+#include "server/dead_letter_routes.h"
 #include "server/http_server.h"
 #include "server/outbox_routes.h"
 #include "server/projection_routes.h"
+#include "server/readiness.h"
 #include "server/saga_routes.h"
 #include "server/source_routes.h"
 #include "sources/source_runner.h"
@@ -72,10 +75,24 @@ int RunServe(const GlobalOptions& global) {
   server::RegisterSagaRoutes(http.router(), http.context(), saga_engine.definitions());
   server::RegisterOutboxRoutes(http.router(), http.context());
   server::RegisterSourceRoutes(http.router(), http.context(), ingestor);
+  runtime::DeadLetterActions dead_letters(**store, &ingestor, &engine);
+  server::RegisterDeadLetterRoutes(http.router(), http.context(), dead_letters);
+  server::Readiness readiness(http.context());
+  readiness.Add([&] { return source_runner.Components(); });
+  readiness.Add([&] { return engine.Components(); });
+  if (!config->sagas.empty()) {
+    readiness.Add([] {
+      return std::vector<core::ComponentState>{
+          {"saga_engine", "sagas", core::ComponentHealth::kOk, ""}};
+    });
+  }
+  readiness.Add([&] { return relay.Components(); });
+  readiness.Register(http.router());
   auto port = http.Bind();
   if (!port.ok()) return ReportFailure(port.status());
   Status sources_started = source_runner.Start();
   if (!sources_started.ok()) return ReportFailure(sources_started);
+  readiness.SetStarted();
 
   std::atomic<bool> done{false};
   std::thread signal_waiter([&] {

@@ -23,12 +23,13 @@ Authenticator::Authenticator(const config::ServerConfig& server) : required_(ser
 }
 
 bool Authenticator::IsPublic(const std::string& method, const std::string& path) {
-  return method == "GET" && path == "/v1/health";
+  return method == "GET" && (path == "/v1/health" || path == "/v1/ready");
 }
 
 config::Role Authenticator::RequiredRole(const std::string& method, const std::string& path) {
   if (method == "GET" || method == "HEAD") return config::Role::kRead;
-  if (EndsWith(path, "/rebuild") || EndsWith(path, "/retry") || EndsWith(path, "/abort")) {
+  if (EndsWith(path, "/rebuild") || EndsWith(path, "/retry") || EndsWith(path, "/abort") ||
+      EndsWith(path, "/discard")) {
     return config::Role::kAdmin;
   }
   return config::Role::kWrite;

@@ -26,6 +26,7 @@ void RegisterSourceRoutes(Router& router, ServerContext& ctx, sources::Ingestor&
       ASSIGN_OR_RETURN(core::Json body, ParseJsonBody(req));
       sources::IngestBatch batch;
       batch.source = name;
+      batch.on_error = source->on_error;
       if (!body.is_array()) body = core::Json::array({std::move(body)});
       if (body.empty()) return Status::InvalidArgument("body", "no change events");
       batch.changes.reserve(body.size());

@@ -13,11 +13,14 @@ namespace rivulet::testing {
 std::string RivuletBinary() { return RIVULET_BINARY; }
 
 RivuletServer::RivuletServer(std::string server_yaml, std::string extra_yaml, bool start) {
-  std::string config = "store:\n  path: " + dir_.File("rivulet.db") +
-                       "\nserver:\n  listen: 127.0.0.1:0\n" + server_yaml + "\n" + extra_yaml +
-                       "\n";
-  WriteFile(config_path(), config);
+  SetConfig(server_yaml, extra_yaml);
   if (start) Start();
+}
+
+void RivuletServer::SetConfig(const std::string& server_yaml, const std::string& extra_yaml) {
+  WriteFile(config_path(), "store:\n  path: " + dir_.File("rivulet.db") +
+                               "\nserver:\n  listen: 127.0.0.1:0\n" + server_yaml + "\n" +
+                               extra_yaml + "\n");
 }
 
 RivuletServer::~RivuletServer() {

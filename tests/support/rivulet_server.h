@@ -25,6 +25,8 @@ class RivuletServer {
   ~RivuletServer();
 
   void Start();
+  // Rewrites the config (same store and listen address) for the next Start.
+  void SetConfig(const std::string& server_yaml, const std::string& extra_yaml);
   // SIGTERM and wait; returns the exit code.
   int Stop();
   // SIGKILL, no cleanup, as a crash.
