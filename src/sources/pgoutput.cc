@@ -208,8 +208,8 @@ core::Json TextToJson(uint32_t type_oid, std::string_view text) {
     }
     case 114:     // json
     case 3802: {  // jsonb
-      core::Json parsed = core::Json::parse(text, nullptr, false);
-      return parsed.is_discarded() ? core::Json(std::string(text)) : parsed;
+      // Within the limits of any input (a deeper document stays text, as invalid JSON).
+      return core::ParseJsonOr(text, core::Json(std::string(text)), core::kInputJson);
     }
     case 1114:  // timestamp
     case 1184:  // timestamptz
