@@ -78,7 +78,8 @@ core::Json Message::Headers() const {
 }
 
 core::Json Message::ToJson() const {
-  core::Json payload_json = core::ParseJsonOr(payload, core::Json(payload), core::kStoredJson);
+  Result<core::Json> parsed = core::ParseJson(payload, core::kStoredJson);
+  core::Json payload_json = parsed.ok() ? std::move(parsed).value() : core::Json(payload);
   return core::Json{{"id", id},
                     {"destination", destination},
                     {"key", key},

@@ -209,7 +209,8 @@ core::Json TextToJson(uint32_t type_oid, std::string_view text) {
     case 114:     // json
     case 3802: {  // jsonb
       // Within the limits of any input (a deeper document stays text, as invalid JSON).
-      return core::ParseJsonOr(text, core::Json(std::string(text)), core::kInputJson);
+      Result<core::Json> parsed = core::ParseJson(text, core::kInputJson);
+      return parsed.ok() ? std::move(parsed).value() : core::Json(std::string(text));
     }
     case 1114:  // timestamp
     case 1184:  // timestamptz
