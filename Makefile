@@ -15,7 +15,7 @@ SHELL := /bin/bash
 
 DEBIAN_PACKAGES := cmake g++ make ninja-build ccache pkg-config curl ca-certificates \
 	libboost-dev libcpp-httplib-dev nlohmann-json3-dev catch2 libyaml-cpp-dev \
-	libcli11-dev libnats-dev libsqlite3-dev libpq-dev libssl-dev libjemalloc-dev \
+	libcli11-dev libnats-dev libsqlite3-dev libpq-dev libssl-dev libjemalloc-dev libre2-dev \
 	postgresql nats-server
 
 JOBS ?= $(shell nproc)

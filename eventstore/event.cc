@@ -8,8 +8,7 @@ namespace {
 core::Json ParseStoredObject(const std::string& text) {
   // Stored text was produced by the store itself, so it always parses; keep a reader
   // alive even if someone edited the file by hand.
-  auto parsed = core::Json::parse(text, nullptr, false);
-  return parsed.is_discarded() ? core::Json::object() : parsed;
+  return core::ParseJsonOr(text, core::Json::object(), core::kStoredJson);
 }
 }  // namespace
 

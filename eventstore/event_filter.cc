@@ -39,8 +39,10 @@ bool EventFilter::MatchesBody(const RecordedEvent& event) const {
   doc["id"] = event.id.ToString();
   doc["type"] = event.type;
   if (roots.count("recorded_at")) doc["recorded_at"] = core::FormatRfc3339Millis(event.recorded_at);
-  if (roots.count("data")) doc["data"] = core::Json::parse(event.data, nullptr, false);
-  if (roots.count("metadata")) doc["metadata"] = core::Json::parse(event.metadata, nullptr, false);
+  if (roots.count("data"))
+    doc["data"] = core::ParseJsonOr(event.data, core::Json(), core::kStoredJson);
+  if (roots.count("metadata"))
+    doc["metadata"] = core::ParseJsonOr(event.metadata, core::Json(), core::kStoredJson);
   return match->Matches(doc);
 }
 

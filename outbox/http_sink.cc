@@ -1,10 +1,13 @@
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
 #include "core/digest.h"
+#include "core/http_rules.h"
 #include "core/url.h"
+#include "core/watchdog.h"
 #include "outbox/sink.h"
 
 namespace rivulet::outbox {
@@ -80,31 +83,81 @@ class HttpSink final : public Sink {
     return *clients_[worker];
   }
 
+  // One POST, bounded like a saga step (core/http_rules.h): headers checked before
+  // anything is sent, the destination's timeout a deadline for the whole exchange, the
+  // answer read up to core::kMaxAnswerBytes (only its first 200 bytes are kept, for the
+  // error).
   Delivery Send(httplib::Client& client, const Message& m) {
-    httplib::Headers headers;
+    const auto deadline = std::chrono::steady_clock::now() + destination_.timeout;
+    const std::string what = "POST " + destination_.url;
+    Delivery d;
+    httplib::Request req;
+    req.method = "POST";
+    req.path = path_;
+    auto add = [&](const std::string& name, const std::string& value) {
+      Status header = core::CheckHeaderField(name, value);
+      if (!header.ok() && d.error.empty()) {
+        d.retryable = false;  // the same message would fail the same way: dead at once
+        d.error = what + ": " + header.message();
+      }
+      req.headers.emplace(name, value);
+    };
     const core::Json extra = m.Headers();
     for (auto it = extra.begin(); it != extra.end(); ++it) {
-      if (it->is_string()) headers.emplace(it.key(), it->get<std::string>());
+      if (it->is_string()) add(it.key(), it->get<std::string>());
     }
-    headers.emplace("Idempotency-Key", m.id);
+    add("Idempotency-Key", m.id);
     if (!destination_.secret.empty()) {
-      headers.emplace("Rivulet-Signature",
-                      "sha256=" + core::HmacSha256Hex(destination_.secret, m.payload));
+      add("Rivulet-Signature", "sha256=" + core::HmacSha256Hex(destination_.secret, m.payload));
     }
-    auto res = client.Post(path_, headers, m.payload, "application/json");
-    Delivery d;
-    if (!res) {
-      d.error = "POST " + destination_.url + ": " + httplib::to_string(res.error());
+    if (!d.error.empty()) return d;
+    req.headers.emplace("Content-Type", "application/json");
+    req.body = m.payload;
+
+    int answered = 0;
+    std::string snippet;
+    size_t received = 0;
+    req.response_handler = [&](const httplib::Response& res) {
+      answered = res.status;
+      return true;
+    };
+    req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+      received += n;
+      if (received > core::kMaxAnswerBytes) return false;
+      if (snippet.size() < 200) snippet.append(data, std::min(n, 200 - snippet.size()));
+      return true;
+    };
+    httplib::Response res;
+    httplib::Error error = httplib::Error::Success;
+    std::atomic<bool> timed_out{false};
+    bool sent;
+    {
+      core::Watchdog::Scope watchdog(watchdog_, deadline, [&] {
+        timed_out = true;
+        client.stop();
+      });
+      sent = client.send(req, res, error);
+    }
+    if (!sent) {
       client.stop();
+      if (received > core::kMaxAnswerBytes) {
+        d.error = what + " answered " + std::to_string(answered) + " with a body over " +
+                  std::to_string(core::kMaxAnswerBytes) + " bytes, the limit of an answer";
+      } else if (timed_out) {
+        d.error = what + ": no complete answer within the timeout of " +
+                  std::to_string(destination_.timeout.count()) + "ms";
+      } else {
+        d.error = what + ": " + httplib::to_string(error);
+      }
       return d;
     }
-    if (res->status >= 200 && res->status < 300) {
+    if (res.status >= 200 && res.status < 300) {
       d.delivered = true;
       return d;
     }
-    d.retryable = res->status == 408 || res->status == 429 || res->status >= 500;
-    d.error = "POST " + destination_.url + " answered " + std::to_string(res->status) +
-              (res->body.empty() ? "" : ": " + res->body.substr(0, 200));
+    d.retryable = res.status == 408 || res.status == 429 || res.status >= 500;
+    d.error =
+        what + " answered " + std::to_string(res.status) + (snippet.empty() ? "" : ": " + snippet);
     return d;
   }
 
@@ -113,6 +166,7 @@ class HttpSink final : public Sink {
   std::string origin_;
   std::string path_;
   std::vector<std::unique_ptr<httplib::Client>> clients_;  // one per worker index
+  core::Watchdog watchdog_;  // stops an exchange still going at its deadline
 };
 
 }  // namespace

@@ -100,7 +100,7 @@ class JsonlSink final : public Sink {
       if (end != std::string_view::npos && id.find('\\') == std::string_view::npos)
         return std::string(id);
     }
-    auto parsed = core::Json::parse(line, nullptr, false);
+    const core::Json parsed = core::ParseJsonOr(line, core::Json(), core::kStoredJson);
     if (parsed.is_object() && parsed.contains("id") && parsed["id"].is_string())
       return parsed["id"];
     return "";

@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/http_rules.h"
 #include "outbox/sink.h"
 
 namespace rivulet::outbox {
@@ -26,6 +27,28 @@ std::string SubjectWildcard(const std::string& subject_template) {
   if (prefix == subject_template) return subject_template;  // a fixed subject
   if (prefix.back() != '.') prefix = prefix.substr(0, prefix.rfind('.') + 1);
   return prefix + ">";
+}
+
+// A subject a message can be published to: dot-separated tokens, none empty, no
+// whitespace or control characters (they would break the protocol line and cost the
+// connection), no wildcards (`*`, `>`: reserved for subscriptions). Empty if valid, else
+// why not.
+std::string InvalidSubject(const std::string& subject) {
+  if (subject.empty()) return "the subject is empty";
+  if (subject.front() == '.' || subject.back() == '.' || subject.find("..") != std::string::npos)
+    return "subject \"" + subject.substr(0, 128) + "\" has an empty token";
+  for (size_t i = 0; i < subject.size(); ++i) {
+    const auto c = static_cast<unsigned char>(subject[i]);
+    if (c <= 0x20 || c == 0x7f) {
+      return "subject \"" + subject.substr(0, 128) +
+             "\" has a space or control character at byte " + std::to_string(i);
+    }
+    if (c == '*' || c == '>') {
+      return "subject \"" + subject.substr(0, 128) + "\" has a wildcard ('" + static_cast<char>(c) +
+             "'), which cannot be published to";
+    }
+  }
+  return "";
 }
 
 // JetStream publish with Nats-Msg-Id set to the message id, so the stream's duplicate
@@ -145,18 +168,34 @@ class NatsSink final : public Sink {
  private:
   // Starts an asynchronous publish; false (with the error) if it could not be sent.
   bool Publish(const Message& m, Delivery& d) {
-    core::Json event = core::Json::parse(m.payload, nullptr, false);
+    core::Json event = core::ParseJsonOr(m.payload, core::Json(), core::kStoredJson);
     auto subject = destination_.subject->EvaluateString(event);
     if (!subject.ok()) {
       d.retryable = false;
       d.error = "subject: " + subject.status().message();
       return false;
     }
+    // Refused here, the message is dead; sent, it would cost the connection and every
+    // message in flight on it.
+    if (std::string invalid = InvalidSubject(*subject); !invalid.empty()) {
+      d.retryable = false;
+      d.error = "subject: " + invalid;
+      return false;
+    }
+    const core::Json headers = m.Headers();
+    for (auto h = headers.begin(); h != headers.end(); ++h) {
+      if (!h->is_string()) continue;
+      Status header = core::CheckHeaderField(h.key(), h->get<std::string>());
+      if (!header.ok()) {
+        d.retryable = false;
+        d.error = header.message();
+        return false;
+      }
+    }
     natsMsg* msg = nullptr;
     natsStatus s = natsMsg_Create(&msg, subject->c_str(), nullptr, m.payload.data(),
                                   static_cast<int>(m.payload.size()));
     if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Nats-Msg-Id", m.id.c_str());
-    const core::Json headers = m.Headers();
     for (auto h = headers.begin(); s == NATS_OK && h != headers.end(); ++h) {
       if (h->is_string())
         s = natsMsgHeader_Set(msg, h.key().c_str(), h->get<std::string>().c_str());

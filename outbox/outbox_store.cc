@@ -73,12 +73,13 @@ std::vector<Message> FromRows(const SqlRows& rows) {
 }  // namespace
 
 core::Json Message::Headers() const {
-  core::Json parsed = core::Json::parse(headers, nullptr, false);
+  core::Json parsed = core::ParseJsonOr(headers, core::Json::object(), core::kStoredJson);
   return parsed.is_object() ? parsed : core::Json::object();
 }
 
 core::Json Message::ToJson() const {
-  core::Json payload_json = core::Json::parse(payload, nullptr, false);
+  Result<core::Json> parsed = core::ParseJson(payload, core::kStoredJson);
+  core::Json payload_json = parsed.ok() ? std::move(parsed).value() : core::Json(payload);
   return core::Json{{"id", id},
                     {"destination", destination},
                     {"key", key},
@@ -89,7 +90,7 @@ core::Json Message::ToJson() const {
                     {"created_at", created_at},
                     {"delivered_at", delivered_at ? core::Json(*delivered_at) : core::Json()},
                     {"headers", Headers()},
-                    {"payload", payload_json.is_discarded() ? core::Json(payload) : payload_json}};
+                    {"payload", std::move(payload_json)}};
 }
 
 Status OutboxStore::Migrate(eventstore::EventStore& store) {

@@ -30,8 +30,9 @@ core::Json EventContext(const eventstore::RecordedEvent& event,
   if (wants("version")) ctx["version"] = event.version;
   if (wants("id")) ctx["id"] = event.id.ToString();
   if (wants("type")) ctx["type"] = event.type;
-  if (wants("data")) ctx["data"] = core::Json::parse(event.data, nullptr, false);
-  if (wants("metadata")) ctx["metadata"] = core::Json::parse(event.metadata, nullptr, false);
+  if (wants("data")) ctx["data"] = core::ParseJsonOr(event.data, core::Json(), core::kStoredJson);
+  if (wants("metadata"))
+    ctx["metadata"] = core::ParseJsonOr(event.metadata, core::Json(), core::kStoredJson);
   if (wants("recorded_at")) ctx["recorded_at"] = core::FormatRfc3339Millis(event.recorded_at);
   return ctx;
 }
@@ -70,7 +71,7 @@ Status ProjectionBuilder::Prefetch(const std::vector<PendingEvent>& pending) {
   }
   ASSIGN_OR_RETURN(auto docs, ProjectionTables::ReadDocuments(store_, table_, missing));
   for (auto& [key, text] : docs) {
-    auto doc = core::ParseJson(text);
+    auto doc = core::ParseJson(text, core::kStoredJson);
     if (!doc.ok()) return doc.status().WithContext("stored document " + key);
     cache_[key] = std::move(doc).value();
   }

@@ -71,6 +71,13 @@ class Compiler {
       std::string here = JsonReader::Join(path, it.key());
       if (!Field(here, it.key(), false)) continue;
       const Json& spec = it.value();
+      // `push: {tags: T, limit: 3}` reads as two fields; the limit belongs with its field.
+      if (it.key() == "limit" && spec.is_number()) {
+        reader_.AddError(here, "this would push " + core::JsonForMessage(spec) +
+                                   " to a field named limit; to keep the last N of a field, write "
+                                   "{FIELD: {value: TEMPLATE, limit: N}}");
+        continue;
+      }
       ProjectionDefinition::Push push;
       // `field: {value: T, limit: N}` keeps the last N; `field: T` keeps everything.
       bool with_limit = spec.is_object() && spec.contains("value") && spec.size() <= 2 &&

@@ -98,7 +98,7 @@ Result<std::optional<Cursor>> DecodeCursor(const QueryRequest& request) {
   auto bad = [] { return Status::InvalidArgument("cursor", "not a cursor this server issued"); };
   auto raw = core::Base64UrlDecode(request.cursor);
   if (!raw) return bad();
-  auto j = Json::parse(*raw, nullptr, false);
+  Json j = core::ParseJsonOr(*raw, Json(), core::kInputJson);
   if (!j.is_object() || !j.contains("q") || !j.contains("v") || !j.contains("k") ||
       !j["q"].is_string() || !j["v"].is_array() || !j["k"].is_string() ||
       j["v"].size() != request.sort.size()) {
@@ -211,7 +211,7 @@ Status TableError(const Status& status, const std::string& name) {
 
 bool Matches(const std::optional<core::Filter>& match, const std::string& doc_text, Json& doc) {
   if (!match) return true;
-  doc = Json::parse(doc_text, nullptr, false);
+  doc = core::ParseJsonOr(doc_text, Json(), core::kStoredJson);
   return match->Matches(doc);
 }
 
@@ -378,7 +378,7 @@ Result<QueryPage> QueryProjection(eventstore::EventStore& store, const std::stri
         if (request.match) {
           if (!Matches(request.match, doc_text, doc)) return true;
         } else {
-          doc = Json::parse(doc_text, nullptr, false);
+          doc = core::ParseJsonOr(doc_text, Json(), core::kStoredJson);
         }
         items.push_back(Item{sort_values_of(doc, std::get<std::string>(row[0])),
                              std::get<std::string>(row[0]), doc_text});

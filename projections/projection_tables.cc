@@ -50,7 +50,7 @@ Result<Generation> FromRow(const SqlRow& row) {
   g.name = std::get<std::string>(row[0]);
   g.generation = std::get<int64_t>(row[1]);
   g.role = std::get<std::string>(row[2]);
-  auto definition = core::ParseJson(std::get<std::string>(row[3]));
+  auto definition = core::ParseJson(std::get<std::string>(row[3]), core::kStoredJson);
   if (!definition.ok()) return definition.status().WithContext("stored definition of " + g.name);
   g.definition = std::move(definition).value();
   g.hash = std::get<std::string>(row[4]);

@@ -116,7 +116,7 @@ Result<SagaInstance> Restore(const std::string& name, const std::string& id,
     return Status::FailedPrecondition("saga stream " + SagaTables::StreamOf(name, id) +
                                       " does not begin with SagaStarted");
   }
-  auto started = core::ParseJson(events[0].data);
+  auto started = core::ParseJson(events[0].data, core::kStoredJson);
   if (!started.ok()) return started.status();
   const Json& first = *started;
   SagaInstance inst;
@@ -137,7 +137,7 @@ Result<SagaInstance> Restore(const std::string& name, const std::string& id,
   inst.from_position = first.value("from_position", int64_t{0});
   inst.correlation_id = first.value("correlation_id", name + "/" + id);
   for (const auto& e : events) {
-    auto data = core::ParseJson(e.data);
+    auto data = core::ParseJson(e.data, core::kStoredJson);
     if (!data.ok()) return data.status();
     Status applied = inst.machine->Apply(e.type, *data);
     if (!applied.ok()) {
@@ -243,7 +243,7 @@ Result<Json> DescribeInstance(eventstore::EventStore& store, const std::string& 
     history.push_back({{"version", e.version},
                        {"type", e.type},
                        {"at", core::FormatRfc3339Millis(e.recorded_at)},
-                       {"data", Json::parse(e.data, nullptr, false)}});
+                       {"data", core::ParseJsonOr(e.data, Json(), core::kStoredJson)}});
   }
   const int step = inst.machine->current_step();
   Json out{

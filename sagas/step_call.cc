@@ -2,8 +2,10 @@
 
 #include <httplib.h>
 
+#include <atomic>
 #include <unordered_map>
 
+#include "core/http_rules.h"
 #include "core/url.h"
 
 namespace rivulet::sagas {
@@ -32,51 +34,116 @@ core::Json CallRequest::ToJson() const {
 }
 
 CallOutcome StepCaller::Call(const CallRequest& request, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const std::string what = request.method + " " + request.url;
+  CallOutcome out;
+
+  // Nothing goes out with a header that could end the header block early.
+  httplib::Request req;
+  for (const auto& [k, v] : request.headers) {
+    Status header = core::CheckHeaderField(k, v);
+    if (!header.ok()) {
+      out.error = what + ": " + header.message();
+      return out;  // permanent, and nothing was sent
+    }
+    req.headers.emplace(k, v);
+  }
+  req.method = request.method;
+  if (request.method != "GET") {
+    if (!req.has_header("Content-Type")) req.headers.emplace("Content-Type", "application/json");
+    if (request.body) req.body = core::DumpJson(*request.body);
+  }
+
   auto [origin, path] = core::SplitOriginAndPath(request.url);
+  req.path = path;
   httplib::Client& client = ClientFor(origin);
+  // Each connect, read and write waits at most the timeout; the watchdog below bounds
+  // the exchange as a whole.
   const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(timeout);
   const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(timeout - seconds);
   client.set_connection_timeout(seconds.count(), micros.count());
   client.set_read_timeout(seconds.count(), micros.count());
   client.set_write_timeout(seconds.count(), micros.count());
 
-  httplib::Headers headers;
-  for (const auto& [k, v] : request.headers) headers.emplace(k, v);
-  const std::string body = request.body ? core::DumpJson(*request.body) : "";
-  const char* type = "application/json";
-  auto send = [&]() -> httplib::Result {
-    if (request.method == "GET") return client.Get(path, headers);
-    if (request.method == "POST") return client.Post(path, headers, body, type);
-    if (request.method == "PUT") return client.Put(path, headers, body, type);
-    if (request.method == "PATCH") return client.Patch(path, headers, body, type);
-    return client.Delete(path, headers, body, type);
+  int answered = 0;
+  std::string body;
+  bool too_large = false;
+  req.response_handler = [&](const httplib::Response& res) {
+    answered = res.status;
+    return true;
   };
-  httplib::Result result = send();
+  req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+    if (body.size() + n > core::kMaxAnswerBytes) {
+      too_large = true;
+      return false;  // stop reading; the connection is closed below
+    }
+    body.append(data, n);
+    return true;
+  };
 
-  CallOutcome out;
-  if (!result) {
-    const httplib::Error error = result.error();
-    out.retryable = true;
+  httplib::Response res;
+  httplib::Error error = httplib::Error::Success;
+  std::atomic<bool> timed_out{false};
+  bool sent;
+  {
+    core::Watchdog::Scope watchdog(watchdog_, deadline, [&] {
+      timed_out = true;
+      client.stop();  // wakes the exchange; thread-safe in httplib
+    });
+    sent = client.send(req, res, error);
+  }
+
+  if (!sent) {
+    client.stop();  // a broken or abandoned connection is not reused
     // Nothing reached the service when the connection could not be made.
-    out.outcome_unknown =
+    const bool connected =
         error != httplib::Error::Connection && error != httplib::Error::ConnectionTimeout &&
         error != httplib::Error::BindIPAddress && error != httplib::Error::SSLConnection;
-    out.error = request.method + " " + request.url + ": " + httplib::to_string(error) +
-                (out.outcome_unknown ? " (the request may have been processed)" : "");
-    client.stop();  // a broken connection is not reused
+    if (too_large) {
+      out.status = answered;
+      const bool ok = answered >= 200 && answered < 300;
+      out.retryable = ok || Retryable(answered);
+      out.outcome_unknown = ok;
+      out.error = what + " answered " + std::to_string(answered) + " with a body over " +
+                  std::to_string(core::kMaxAnswerBytes) + " bytes, the limit of an answer" +
+                  (ok ? " (the request was processed; its answer was not kept)" : "");
+      return out;
+    }
+    out.retryable = true;
+    out.outcome_unknown = connected;
+    if (timed_out) {
+      out.error = what + ": no complete answer within the timeout of " +
+                  std::to_string(timeout.count()) + "ms";
+    } else {
+      out.error = what + ": " + httplib::to_string(error);
+    }
+    if (out.outcome_unknown) out.error += " (the request may have been processed)";
     return out;
   }
-  out.status = result->status;
-  auto parsed = core::Json::parse(result->body, nullptr, false);
-  if (!parsed.is_discarded()) out.response = std::move(parsed);
-  if (result->status >= 200 && result->status < 300) {
+
+  out.status = res.status;
+  if (res.status >= 200 && res.status < 300) {
+    // The JSON body becomes the response (null when it is empty or not JSON); an answer
+    // too deep to keep fails like a lost answer instead of being stored unreadable.
+    auto parsed =
+        core::ParseJson(body, core::JsonLimits{core::kMaxJsonDepth, core::kMaxAnswerBytes});
+    if (parsed.ok()) {
+      out.response = std::move(parsed).value();
+    } else if (parsed.status().reason() == "too_deep" || parsed.status().reason() == "too_large") {
+      out.retryable = true;
+      out.outcome_unknown = true;
+      out.error = what + " answered " + std::to_string(res.status) + ": " +
+                  parsed.status().message() +
+                  " (the request was processed; its answer was not kept)";
+      return out;
+    }
     out.succeeded = true;
     return out;
   }
-  out.retryable = Retryable(result->status);
-  std::string snippet = result->body.substr(0, 200);
-  out.error = request.method + " " + request.url + " answered " + std::to_string(result->status) +
-              (snippet.empty() ? "" : ": " + snippet);
+  out.retryable = Retryable(res.status);
+  std::string snippet = body.substr(0, 200);
+  out.error =
+      what + " answered " + std::to_string(res.status) + (snippet.empty() ? "" : ": " + snippet);
   return out;
 }
 

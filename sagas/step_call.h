@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/json.h"
+#include "core/watchdog.h"
 
 namespace rivulet::sagas {
 
@@ -35,9 +36,19 @@ struct CallOutcome {
 
 // Sends step requests over keep-alive connections, one set per calling thread.
 // Thread-safe: each thread uses its own connections.
+//
+// Bounds (core/http_rules.h): a header value with a control character fails the attempt
+// permanently before anything is sent; `timeout` is a deadline for the whole exchange
+// (a participant trickling its answer is cut off at it: retried, outcome unknown); an
+// answer body over core::kMaxAnswerBytes, or a 2xx answer nested deeper than
+// core::kMaxJsonDepth, fails the attempt as retryable with an unknown outcome (the
+// request was processed, its answer cannot be kept), so it is never stored.
 class StepCaller {
  public:
   CallOutcome Call(const CallRequest& request, std::chrono::milliseconds timeout);
+
+ private:
+  core::Watchdog watchdog_;  // stops an exchange still going at its deadline
 };
 
 }  // namespace rivulet::sagas

@@ -1,6 +1,6 @@
 #include "core/filter.h"
 
-#include <regex.h>
+#include <re2/re2.h>
 
 #include <optional>
 
@@ -28,72 +28,102 @@ struct Operand {
   }
 };
 
-// POSIX extended regex (glibc's engine never recurses on the input, so no pattern or
-// subject can exhaust the stack). Owned by the condition, shared between copies.
-struct CompiledRegex {
-  regex_t re;
-  bool compiled = false;
-  ~CompiledRegex() {
-    if (compiled) regfree(&re);
-  }
-};
-
 struct Condition {
   Op op;
-  Operand operand;            // kEq .. kLte, kExists, kSize
-  std::vector<Operand> list;  // kIn, kNin
-  std::shared_ptr<CompiledRegex> regex;
-  std::vector<Condition> negated;  // kNot: all of these, negated
+  Operand operand;                        // kEq .. kLte, kExists, kSize
+  std::vector<Operand> list;              // kIn, kNin
+  std::shared_ptr<const re2::RE2> regex;  // kRegex: immutable, shared between copies
+  std::vector<Condition> negated;         // kNot: all of these, negated
 };
 
-// Translates the Perl-style classes people write (\d \w \s and negations) into POSIX
-// bracket expressions outside of brackets; everything else passes through.
-std::string TranslateRegex(const std::string& pattern) {
+// MongoDB's `$options: "x"`: drops whitespace and #-comments outside character classes
+// (RE2 has no extended mode). An escaped space or # stays, as a literal.
+std::string StripExtended(const std::string& pattern) {
   std::string out;
-  bool in_bracket = false;
+  bool in_class = false;
   for (size_t i = 0; i < pattern.size(); ++i) {
-    char c = pattern[i];
+    const char c = pattern[i];
     if (c == '\\' && i + 1 < pattern.size()) {
-      char n = pattern[i + 1];
-      const char* cls = nullptr;
-      switch (n) {
-        case 'd':
-          cls = in_bracket ? "0-9" : "[0-9]";
-          break;
-        case 'D':
-          cls = in_bracket ? nullptr : "[^0-9]";
-          break;
-        case 'w':
-          cls = in_bracket ? "[:alnum:]_" : "[[:alnum:]_]";
-          break;
-        case 'W':
-          cls = in_bracket ? nullptr : "[^[:alnum:]_]";
-          break;
-        case 's':
-          cls = in_bracket ? "[:space:]" : "[[:space:]]";
-          break;
-        case 'S':
-          cls = in_bracket ? nullptr : "[^[:space:]]";
-          break;
-        default:
-          break;
-      }
-      if (cls != nullptr) {
-        out += cls;
-      } else {
-        out.push_back(c);
-        out.push_back(n);
-      }
-      ++i;
+      out.push_back(c);
+      out.push_back(pattern[++i]);
       continue;
     }
-    if (c == '[' && !in_bracket)
-      in_bracket = true;
-    else if (c == ']' && in_bracket)
-      in_bracket = false;
+    if (in_class) {
+      if (c == '[' && i + 1 < pattern.size() && pattern[i + 1] == ':') {  // [:alpha:]
+        const size_t close = pattern.find(":]", i + 2);
+        if (close != std::string::npos) {
+          out.append(pattern, i, close + 2 - i);
+          i = close + 1;
+          continue;
+        }
+      }
+      if (c == ']') in_class = false;
+      out.push_back(c);
+      continue;
+    }
+    if (c == '[') {
+      in_class = true;
+      out.push_back(c);
+      if (i + 1 < pattern.size() && pattern[i + 1] == '^') out.push_back(pattern[++i]);
+      if (i + 1 < pattern.size() && pattern[i + 1] == ']') out.push_back(pattern[++i]);
+      continue;
+    }
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') continue;
+    if (c == '#') {
+      while (i + 1 < pattern.size() && pattern[i + 1] != '\n') ++i;
+      continue;
+    }
     out.push_back(c);
   }
   return out;
+}
+
+// $regex over RE2, which runs in time linear in the subject whatever the pattern (no
+// backtracking) and refuses what it cannot run that way: back-references and
+// lookaround are errors here, not slow matches at run time. $options i, m, s become
+// RE2's flags; x is translated (StripExtended).
+Result<std::shared_ptr<const re2::RE2>> CompileRegex(const std::string& pattern,
+                                                     const Json* options,
+                                                     const std::string& where) {
+  std::string flags;
+  bool extended = false;
+  if (options != nullptr) {
+    if (!options->is_string()) return Status::InvalidArgument(where, "$options needs a string");
+    for (char c : options->get<std::string>()) {
+      if (c == 'i' || c == 'm' || c == 's') {
+        if (flags.find(c) == std::string::npos) flags.push_back(c);
+      } else if (c == 'x') {
+        extended = true;
+      } else {
+        return Status::InvalidArgument(
+            where, std::string("unsupported $options flag '") + c + "' (known: i, m, s, x)");
+      }
+    }
+  }
+  std::string text = extended ? StripExtended(pattern) : pattern;
+  if (!flags.empty()) text = "(?" + flags + ")" + text;
+  re2::RE2::Options re2_options;
+  re2_options.set_log_errors(false);
+  auto re = std::make_shared<const re2::RE2>(text, re2_options);
+  if (re->ok()) return re;
+  const std::string& arg = re->error_arg();
+  if (re->error_code() == re2::RE2::ErrorBadEscape && arg.size() == 2 && arg[0] == '\\' &&
+      arg[1] >= '1' && arg[1] <= '9') {
+    return Status::InvalidArgument(
+        where, "invalid regular expression: back-reference " + arg +
+                   " is not supported ($regex uses RE2 syntax, which matches in linear time)");
+  }
+  if (re->error_code() == re2::RE2::ErrorMissingParen ||
+      re->error_code() == re2::RE2::ErrorBadPerlOp ||
+      re->error_code() == re2::RE2::ErrorBadNamedCapture) {
+    if (arg.rfind("(?=", 0) == 0 || arg.rfind("(?!", 0) == 0 || arg.rfind("(?<=", 0) == 0 ||
+        arg.rfind("(?<!", 0) == 0) {
+      return Status::InvalidArgument(
+          where, "invalid regular expression: lookaround " + arg.substr(0, 4) +
+                     " is not supported ($regex uses RE2 syntax, which matches in linear time)");
+    }
+  }
+  return Status::InvalidArgument(where, "invalid regular expression (RE2 syntax): " + re->error());
 }
 
 bool SameKind(const Json& a, const Json& b) {
@@ -258,10 +288,9 @@ class Evaluator {
         return false;
       }
       case Op::kRegex: {
-        regex_t* re = &cond.regex->re;
+        const re2::RE2& re = *cond.regex;
         return AnyValue(values, [&](const Json& v) {
-          return v.is_string() &&
-                 regexec(re, v.get_ref<const std::string&>().c_str(), 0, nullptr, 0) == 0;
+          return v.is_string() && re2::RE2::PartialMatch(v.get_ref<const std::string&>(), re);
         });
       }
       case Op::kNot:
@@ -423,31 +452,8 @@ class FilterParser {
     }
     if (op == "$regex") {
       if (!arg.is_string()) return Status::InvalidArgument(where, "$regex needs a string");
-      int flags = REG_EXTENDED | REG_NOSUB;
-      if (options != nullptr) {
-        if (!options->is_string()) return Status::InvalidArgument(where, "$options needs a string");
-        for (char c : options->get<std::string>()) {
-          if (c == 'i')
-            flags |= REG_ICASE;
-          else if (c == 'm')
-            flags |= REG_NEWLINE;
-          else
-            return Status::InvalidArgument(
-                where, std::string("unsupported $options flag '") + c + "' (known: i, m)");
-        }
-      }
-      auto compiled = std::make_shared<CompiledRegex>();
-      std::string pattern = TranslateRegex(arg.get<std::string>());
-      int rc = regcomp(&compiled->re, pattern.c_str(), flags);
-      if (rc != 0) {
-        char message[256];
-        regerror(rc, &compiled->re, message, sizeof(message));
-        return Status::InvalidArgument(where,
-                                       std::string("invalid regular expression: ") + message);
-      }
-      compiled->compiled = true;
+      ASSIGN_OR_RETURN(cond.regex, CompileRegex(arg.get<std::string>(), options, where));
       cond.op = Op::kRegex;
-      cond.regex = std::move(compiled);
       return cond;
     }
     if (op == "$not") {

@@ -1,11 +1,15 @@
 #include "core/json.h"
 
+#include <exception>
+#include <new>
+
 namespace rivulet::core {
 
 namespace {
-// Counts bracket depth outside strings. Cheap enough to run before every parse.
-int MaxNestingDepth(std::string_view text) {
-  int depth = 0, max_depth = 0;
+// True if brackets outside strings nest deeper than `limit`. Cheap enough to run before
+// every parse; stops at the first level over the limit.
+bool NestsDeeperThan(std::string_view text, int limit) {
+  int depth = 0;
   bool in_string = false, escaped = false;
   for (char c : text) {
     if (in_string) {
@@ -20,30 +24,52 @@ int MaxNestingDepth(std::string_view text) {
     if (c == '"') {
       in_string = true;
     } else if (c == '[' || c == '{') {
-      if (++depth > max_depth) max_depth = depth;
+      if (++depth > limit) return true;
     } else if (c == ']' || c == '}') {
       --depth;
     }
   }
-  return max_depth;
+  return false;
+}
+
+// nlohmann's "[json.exception.parse_error.101] parse error at line 1, column 2: ..."
+// without the bracketed id and the leading "parse error ".
+std::string ParserMessage(const char* what) {
+  std::string text = what;
+  auto pos = text.find("] ");
+  if (pos != std::string::npos) text = text.substr(pos + 2);
+  if (text.rfind("parse error ", 0) == 0) text = text.substr(12);
+  return text;
 }
 }  // namespace
 
-Result<Json> ParseJson(std::string_view text) {
-  if (MaxNestingDepth(text) > kMaxJsonDepth) {
+Result<Json> ParseJson(std::string_view text, const JsonLimits& limits) {
+  if (text.size() > limits.max_bytes) {
+    return Status::ResourceExhausted("invalid JSON: the text is larger than " +
+                                     std::to_string(limits.max_bytes) + " bytes")
+        .WithReason("too_large");
+  }
+  if (NestsDeeperThan(text, limits.max_depth)) {
     return Status::InvalidArgument("invalid JSON: nested deeper than " +
-                                   std::to_string(kMaxJsonDepth) + " levels");
+                                   std::to_string(limits.max_depth) + " levels")
+        .WithReason("too_deep");
   }
   try {
     return Json::parse(text.begin(), text.end());
-  } catch (const Json::parse_error& e) {
-    std::string what = e.what();
-    // Drop nlohmann's "[json.exception.parse_error.101] parse error " prefix.
-    auto pos = what.find("] ");
-    if (pos != std::string::npos) what = what.substr(pos + 2);
-    if (what.rfind("parse error ", 0) == 0) what = what.substr(12);
-    return Status::InvalidArgument("invalid JSON: " + what);
+  } catch (const Json::exception& e) {
+    // parse_error (syntax, invalid UTF-8), out_of_range (number overflow, as in 1e400)
+    return Status::InvalidArgument("invalid JSON: " + ParserMessage(e.what()));
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted("invalid JSON: not enough memory to parse " +
+                                     std::to_string(text.size()) + " bytes");
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(std::string("invalid JSON: ") + e.what());
   }
+}
+
+Json ParseJsonOr(std::string_view text, Json fallback, const JsonLimits& limits) {
+  Result<Json> parsed = ParseJson(text, limits);
+  return parsed.ok() ? std::move(parsed).value() : std::move(fallback);
 }
 
 std::string DumpJson(const Json& value) {

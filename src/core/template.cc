@@ -113,10 +113,7 @@ std::string CaseConvert(std::string_view s, FilterKind kind) {
 Json ParseDefaultValue(std::string_view arg) {
   // A JSON scalar if it reads as one ("0", "true", "\"x\""), the raw text otherwise.
   if (!arg.empty() && arg.front() != '{' && arg.front() != '[') {
-    try {
-      return Json::parse(arg.begin(), arg.end());
-    } catch (const Json::exception&) {
-    }
+    if (auto parsed = ParseJson(arg); parsed.ok()) return std::move(parsed).value();
   }
   return std::string(arg);
 }
@@ -140,11 +137,32 @@ Result<Json> ToNumber(const Json& v) {
   return Status::InvalidArgument("cannot convert " + JsonForMessage(v) + " to a number");
 }
 
+// Milliseconds since the epoch, within years 0000-9999 (so bucket arithmetic cannot
+// overflow and the result can be written).
 Result<int64_t> ToMillis(const Json& v) {
-  if (v.is_number_integer()) return v.get<int64_t>();
-  if (v.is_number_float()) return static_cast<int64_t>(std::floor(v.get<double>()));
   if (v.is_string()) return ParseRfc3339(v.get_ref<const std::string&>());
-  return Status::InvalidArgument("expected a timestamp, got " + std::string(JsonTypeName(v)));
+  if (!v.is_number()) {
+    return Status::InvalidArgument("expected a timestamp, got " + std::string(JsonTypeName(v)));
+  }
+  int64_t ms = 0;
+  bool in_range = false;
+  if (v.is_number_unsigned()) {
+    in_range = v.get<uint64_t>() <= static_cast<uint64_t>(kMaxRfc3339Millis);
+    if (in_range) ms = static_cast<int64_t>(v.get<uint64_t>());
+  } else if (v.is_number_integer()) {
+    ms = v.get<int64_t>();
+    in_range = ms >= kMinRfc3339Millis && ms <= kMaxRfc3339Millis;
+  } else {
+    const double d = std::floor(v.get<double>());  // NaN and infinities fail both tests
+    in_range =
+        d >= static_cast<double>(kMinRfc3339Millis) && d <= static_cast<double>(kMaxRfc3339Millis);
+    if (in_range) ms = static_cast<int64_t>(d);
+  }
+  if (!in_range) {
+    return Status::InvalidArgument("timestamp " + JsonForMessage(v) +
+                                   " (milliseconds since 1970) is outside years 0000-9999");
+  }
+  return ms;
 }
 
 class Parser {
@@ -252,11 +270,9 @@ class Parser {
     char c = text.front();
     if (c == '"' || c == '-' || (c >= '0' && c <= '9') || text == "true" || text == "false" ||
         text == "null") {
-      try {
-        operand.literal = Json::parse(text.begin(), text.end());
-      } catch (const Json::exception&) {
-        return Error(b, "invalid literal " + std::string(text));
-      }
+      auto literal = ParseJson(text);
+      if (!literal.ok()) return Error(b, "invalid literal " + std::string(text));
+      operand.literal = std::move(literal).value();
       operand.is_literal = true;
       return operand;
     }
@@ -399,7 +415,8 @@ struct Template::Impl {
       case FilterKind::kBucket: {
         ASSIGN_OR_RETURN(int64_t ms, ToMillis(v));
         int64_t floored = ms - ((ms % op.bucket_ms) + op.bucket_ms) % op.bucket_ms;
-        return Json(FormatRfc3339Millis(floored));
+        ASSIGN_OR_RETURN(std::string text, FormatTimestamp(floored));
+        return Json(std::move(text));
       }
       case FilterKind::kDefault:
         return v;

@@ -1,5 +1,7 @@
 #include "core/time_format.h"
 
+#include <algorithm>
+
 namespace rivulet::core {
 
 namespace {
@@ -56,6 +58,7 @@ bool Expect(std::string_view text, size_t& i, char c) {
 }  // namespace
 
 void AppendRfc3339Millis(std::string& out, int64_t unix_millis) {
+  unix_millis = std::clamp(unix_millis, kMinRfc3339Millis, kMaxRfc3339Millis);
   int64_t days = unix_millis / 86'400'000;
   int64_t ms_of_day = unix_millis % 86'400'000;
   if (ms_of_day < 0) {
@@ -86,6 +89,14 @@ std::string FormatRfc3339Millis(int64_t unix_millis) {
   out.reserve(24);
   AppendRfc3339Millis(out, unix_millis);
   return out;
+}
+
+Result<std::string> FormatTimestamp(int64_t unix_millis) {
+  if (unix_millis < kMinRfc3339Millis || unix_millis > kMaxRfc3339Millis) {
+    return Status::InvalidArgument("timestamp " + std::to_string(unix_millis) +
+                                   " (milliseconds since 1970) is outside years 0000-9999");
+  }
+  return FormatRfc3339Millis(unix_millis);
 }
 
 Result<int64_t> ParseRfc3339(std::string_view text) {
@@ -143,7 +154,12 @@ Result<int64_t> ParseRfc3339(std::string_view text) {
   if (second == 60) second = 59;  // a leap second folds into the one before it
   int64_t days = DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
   int64_t seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
-  return seconds * 1000 + millis;
+  const int64_t result = seconds * 1000 + millis;
+  if (result < kMinRfc3339Millis || result > kMaxRfc3339Millis) {
+    return Status::InvalidArgument("timestamp \"" + std::string(text.substr(0, 64)) +
+                                   "\" is outside years 0000-9999 in UTC");
+  }
+  return result;
 }
 
 }  // namespace rivulet::core

@@ -49,7 +49,7 @@ void RegisterSagaRoutes(Router& router, ServerContext& ctx,
       std::pair<std::string, std::string> after;
       if (auto cursor = params.Get("cursor"); cursor && !cursor->empty()) {
         auto decoded = core::Base64UrlDecode(*cursor);
-        Json json = decoded ? Json::parse(*decoded, nullptr, false) : Json();
+        Json json = decoded ? core::ParseJsonOr(*decoded, Json(), core::kInputJson) : Json();
         if (!json.is_array() || json.size() != 2 || !json[0].is_string() || !json[1].is_string())
           return Status::InvalidArgument("cursor", "not a cursor this endpoint gave");
         after = {json[0].get<std::string>(), json[1].get<std::string>()};

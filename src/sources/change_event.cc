@@ -69,12 +69,18 @@ Result<core::Json> Convert(const core::Json& v, const std::string& path) {
         ASSIGN_OR_RETURN(millis, core::ParseRfc3339(x.get<std::string>()));
       } else if (x.is_object() && x.size() == 1 && x.contains("$numberLong")) {
         ASSIGN_OR_RETURN(millis, Integer(x["$numberLong"], at + ".$numberLong"));
+      } else if (x.is_number_unsigned() &&
+                 x.get<uint64_t>() > static_cast<uint64_t>(core::kMaxRfc3339Millis)) {
+        return Malformed(
+            at, "timestamp " + x.dump() + " (milliseconds since 1970) is outside years 0000-9999");
       } else if (x.is_number_integer()) {
         millis = x.get<int64_t>();
       } else {
         return Malformed(at, "expected an RFC 3339 date, or milliseconds as $numberLong");
       }
-      return core::Json(core::FormatRfc3339Millis(millis));
+      auto text = core::FormatTimestamp(millis);
+      if (!text.ok()) return Malformed(at, text.status().message());
+      return core::Json(std::move(text).value());
     }
     if (key == "$timestamp") {
       if (!x.is_object() || !x.contains("t") || !x.contains("i") || !x["t"].is_number_integer() ||

@@ -208,8 +208,9 @@ core::Json TextToJson(uint32_t type_oid, std::string_view text) {
     }
     case 114:     // json
     case 3802: {  // jsonb
-      core::Json parsed = core::Json::parse(text, nullptr, false);
-      return parsed.is_discarded() ? core::Json(std::string(text)) : parsed;
+      // Within the limits of any input (a deeper document stays text, as invalid JSON).
+      Result<core::Json> parsed = core::ParseJson(text, core::kInputJson);
+      return parsed.ok() ? std::move(parsed).value() : core::Json(std::string(text));
     }
     case 1114:  // timestamp
     case 1184:  // timestamptz

@@ -1,6 +1,7 @@
 #include "core/duration.h"
 
 #include <catch2/catch.hpp>
+#include <limits>
 
 #include "core/byte_size.h"
 #include "core/clock.h"
@@ -73,4 +74,25 @@ TEST_CASE("a manual clock only moves when told", "[clock]") {
   clock.SetTime(TimePoint(milliseconds(42)));
   CHECK(clock.NowMillis() == 42);
   CHECK(SystemClock::Default()->NowMillis() > 1'700'000'000'000);
+}
+
+TEST_CASE("timestamps outside years 0000-9999 are refused, never written as garbage", "[time]") {
+  CHECK(*FormatTimestamp(kMaxRfc3339Millis) == "9999-12-31T23:59:59.999Z");
+  CHECK(*FormatTimestamp(kMinRfc3339Millis) == "0000-01-01T00:00:00.000Z");
+  for (int64_t ms : {kMaxRfc3339Millis + 1, kMinRfc3339Millis - 1, int64_t{253402300800000},
+                     std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::min()}) {
+    INFO(ms);
+    auto text = FormatTimestamp(ms);
+    REQUIRE_FALSE(text.ok());
+    CHECK_THAT(text.status().message(), Catch::Contains("outside years 0000-9999"));
+    // Rivulet's own instants are clamped to the range, never garbage.
+    const std::string clamped = FormatRfc3339Millis(ms);
+    CHECK((clamped == "9999-12-31T23:59:59.999Z" || clamped == "0000-01-01T00:00:00.000Z"));
+  }
+  CHECK(*ParseRfc3339("9999-12-31T23:59:59.999Z") == kMaxRfc3339Millis);
+  CHECK(*ParseRfc3339("0000-01-01T00:00:00Z") == kMinRfc3339Millis);
+  // An offset that moves the instant past either end.
+  CHECK_THAT(ParseRfc3339("9999-12-31T23:30:00-01:00").status().message(),
+             Catch::Contains("outside years 0000-9999"));
+  CHECK_FALSE(ParseRfc3339("0000-01-01T00:30:00+01:00").ok());
 }

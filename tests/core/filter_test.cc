@@ -132,3 +132,79 @@ TEST_CASE("filters report the document roots they read", "[filter]") {
   CHECK(Filter().matches_everything());
   CHECK(Filter::Parse(Json::object())->matches_everything());
 }
+
+TEST_CASE("$regex runs on RE2: MongoDB's common syntax, $options i m s x", "[filter][regex]") {
+  const Json doc = Json::parse(R"({"name": "Alice Smith", "lines": "first\nsecond",
+                                   "code": "AB-1234", "tags": ["x1", "y22"]})");
+  const std::pair<const char*, bool> cases[] = {
+      {R"({"name": {"$regex": "(?i)^alice"}})", true},
+      {R"({"name": {"$regex": "^alice", "$options": "i"}})", true},
+      {R"({"name": {"$regex": "^alice"}})", false},
+      {R"({"name": {"$regex": "^[[:alpha:]]+ [A-Z][a-z]+$"}})", true},
+      {R"({"code": {"$regex": "^[A-Z]{2}-\\d{4}$"}})", true},
+      {R"({"code": {"$regex": "^\\w+-\\D"}})", false},
+      {R"({"code": {"$regex": "[^\\s]+"}})", true},
+      {R"({"tags": {"$regex": "^y\\d+$"}})", true},
+      {R"({"name": {"$regex": "Ali.*?Smith"}})", true},
+      // m: ^ and $ at line boundaries
+      {R"({"lines": {"$regex": "^second$"}})", false},
+      {R"({"lines": {"$regex": "^second$", "$options": "m"}})", true},
+      // s: . matches a newline
+      {R"({"lines": {"$regex": "first.second"}})", false},
+      {R"({"lines": {"$regex": "first.second", "$options": "s"}})", true},
+      // x: whitespace and # comments in the pattern are ignored (escaped ones stay)
+      {R"({"name": {"$regex": "^Alice \\  Smith  # the whole name\n$", "$options": "x"}})", true},
+      {R"({"code": {"$regex": "^ [A-Z]{2} -[ ]1234 $", "$options": "x"}})", false},  // [ ] stays
+      {R"({"code": {"$regex": "^ [A-Z]{2} - \\d{4} $", "$options": "xi"}})", true},
+      {R"({"name": {"$not": {"$regex": "^B"}}})", true},
+  };
+  for (const auto& [query, expected] : cases) {
+    INFO("filter: " << query);
+    auto filter = Filter::Parse(Json::parse(query));
+    INFO(filter.status());
+    REQUIRE(filter.ok());
+    CHECK(filter->Matches(doc) == expected);
+  }
+}
+
+TEST_CASE("$regex refuses what cannot run in linear time, with a clear error", "[filter][regex]") {
+  // The pattern of issue 12: nine groups and back-references, 2.55 s against one event
+  // on a backtracking engine.
+  const std::string backrefs = R"(^(a*)(a*)(a*)(a*)(a*)(a*)(a*)(a*)(a*)\9\8\7\6\5\4\3\2\1b$)";
+  auto refused = Filter::Parse(Json{{"data.s", {{"$regex", backrefs}}}});
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.status().code() == rivulet::StatusCode::kInvalidArgument);
+  CHECK_THAT(refused.status().message(), Catch::Contains("data.s.$regex"));
+  CHECK_THAT(refused.status().message(), Catch::Contains("back-reference \\9 is not supported"));
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"a": {"$regex": "(x)\\1"}})", "back-reference \\1 is not supported"},
+      {R"q({"a": {"$regex": "a(?=b)"}})q", "invalid regular expression"},
+      {R"({"a": {"$regex": "(?<!a)b"}})", "invalid regular expression"},
+      {R"({"a": {"$regex": "((a"}})", "invalid regular expression (RE2 syntax): missing )"},
+      {R"({"a": {"$regex": "x", "$options": "u"}})",
+       "unsupported $options flag 'u' (known: i, m, s, x)"},
+      {R"({"a": {"$regex": "x", "$options": 1}})", "$options needs a string"},
+  };
+  for (const auto& [query, message] : cases) {
+    INFO("filter: " << query);
+    auto filter = Filter::Parse(Json::parse(query));
+    REQUIRE_FALSE(filter.ok());
+    CHECK_THAT(filter.status().message(), Catch::Contains(message));
+  }
+}
+
+TEST_CASE("$regex patterns that backtrack catastrophically elsewhere answer correctly",
+          "[filter][regex]") {
+  const std::string as(50000, 'a');
+  const std::pair<const char*, std::pair<std::string, bool>> cases[] = {
+      {"(a+)+$", {as + "b", false}},  {"^(a+)+$", {as, true}},     {"(a|aa)*c", {as, false}},
+      {"(a|aa)*c", {as + "c", true}}, {"^(a|a?)+b$", {as, false}}, {"(.*a){12}x", {as, false}},
+  };
+  for (const auto& [pattern, subject_and_expected] : cases) {
+    INFO("pattern: " << pattern);
+    auto filter = Filter::Parse(Json{{"s", {{"$regex", pattern}}}});
+    INFO(filter.status());
+    REQUIRE(filter.ok());
+    CHECK(filter->Matches(Json{{"s", subject_and_expected.first}}) == subject_and_expected.second);
+  }
+}

@@ -168,3 +168,23 @@ TEST_CASE("JSON templates replace every template leaf and keep the shape", "[tem
   CHECK_THAT(failed.status().message(),
              Catch::StartsWith("a[0]: template \"${nope}\": nope not found"));
 }
+
+TEST_CASE("bucket refuses timestamps outside years 0000-9999 instead of overflowing",
+          "[template]") {
+  const Json ctx = Json::parse(R"({"max": 9223372036854775807, "min": -9223372036854775808,
+                                   "huge": 1e300, "year10000": 253402300800000,
+                                   "last": 253402300799999, "first": -62167219200000,
+                                   "unsigned": 18446744073709551615})");
+  for (const char* field : {"max", "min", "huge", "year10000", "unsigned"}) {
+    INFO(field);
+    auto t = Template::Parse(std::string("${") + field + "|bucket:1h}");
+    REQUIRE(t.ok());
+    auto value = t->Evaluate(ctx);
+    REQUIRE_FALSE(value.ok());
+    CHECK_THAT(value.status().message(), Catch::Contains("outside years 0000-9999"));
+  }
+  CHECK(*Template::Parse("${last|bucket:1d}")->Evaluate(ctx) == "9999-12-31T00:00:00.000Z");
+  CHECK(*Template::Parse("${first|bucket:1d}")->Evaluate(ctx) == "0000-01-01T00:00:00.000Z");
+  // A week bucket of the first instant would start before year 0000.
+  CHECK_FALSE(Template::Parse("${first|bucket:7d}")->Evaluate(ctx).ok());
+}

@@ -9,11 +9,14 @@
 #include <thread>
 
 #include "core/clock.h"
+#include "core/http_rules.h"
 #include "core/status_macros.h"
+#include "core/uuid.h"
 #include "outbox/outbox_store.h"
 #include "outbox/publisher.h"
 #include "outbox/relay.h"
 #include "tests/support/nats_server.h"
+#include "tests/support/raw_http_server.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_store.h"
 #include "tests/support/webhook_receiver.h"
@@ -515,4 +518,99 @@ TEST_CASE("jsonl and nats: each message is attempted once when nothing fails", "
   relay.Stop();
   CHECK(metrics.GetCounter("rivulet_outbox_attempts_total", "").value() == 80);
   CHECK(nats.Count("RIVULET") == 40);
+}
+
+TEST_CASE("nats: a message whose subject NATS cannot take is dead, and only that one",
+          "[outbox][nats]") {
+  NatsServer nats;
+  TempDir dir;
+  auto store = OpenTestStore("sqlite", dir);
+  outbox::Destination d = Bus(nats.url());  // subject rivulet.${type}
+  d.timeout = milliseconds(2000);
+  auto settings = Settings({d}, R"({"type": {"$regex": "^Order"}})");
+  REQUIRE(outbox::InstallPublisher(*store, settings).ok());
+  const std::map<int, std::string> bad = {
+      {100, "Order Shipped"}, {150, "Order*"}, {200, "Order."}, {250, "Order.>"}};
+  for (int i = 0; i < 300; ++i) {
+    const std::string type = bad.count(i) ? bad.at(i) : "OrderShipped";
+    REQUIRE(store->Append(Event("order-" + std::to_string(i % 30), type, i)).ok());
+  }
+  outbox::Relay relay(*store, settings, {});
+  REQUIRE(relay.Start().ok());
+  WaitUntil(
+      [&] { return Count(*store, "bus", "delivered") + Count(*store, "bus", "dead") == 300; });
+  relay.Stop();
+  CHECK(Count(*store, "bus", "delivered") == 296);
+  CHECK(nats.Count("RIVULET") == 296);
+  auto dead = All(*store, "dead");
+  REQUIRE(dead.size() == 4);
+  const char* reasons[] = {"space or control character", "wildcard", "empty token", "wildcard"};
+  for (size_t i = 0; i < dead.size(); ++i) {
+    INFO(dead[i].last_error);
+    CHECK(dead[i].attempts == 1);
+    CHECK_THAT(dead[i].last_error, Catch::StartsWith("subject: subject \"rivulet.Order"));
+    CHECK_THAT(dead[i].last_error, Catch::Contains(reasons[i]));
+  }
+}
+
+TEST_CASE("http: header injection, trickled and oversized answers fail the attempt",
+          "[outbox][http]") {
+  RawHttpServer raw([](const std::string& request, RawHttpServer::Connection& c) {
+    if (request.find("\"stream\":\"slow\"") != std::string::npos) {
+      // 200 and 100 bytes, one every 100 ms: 10 s, each read well within the timeout.
+      if (!c.Write("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 100\r\n\r\n")) return;
+      for (int i = 0; i < 100; ++i) {
+        if (!c.Pause(milliseconds(100)) || !c.Write(" ")) return;
+      }
+    } else if (request.find("\"stream\":\"big\"") != std::string::npos) {
+      c.Write(RawHttpServer::Response(200, std::string(core::kMaxAnswerBytes + 1, ' ')));
+    } else {
+      c.Write(RawHttpServer::Response(200, "{}"));
+    }
+  });
+  TempDir dir;
+  auto store = OpenTestStore("sqlite", dir);
+  outbox::Destination d;
+  d.name = "hooks";
+  d.type = outbox::Destination::Type::kHttp;
+  d.url = raw.url() + "/hooks";
+  d.timeout = milliseconds(1000);
+  auto settings = Settings({d});
+  settings.retry.max_attempts = 1;
+  REQUIRE(outbox::InstallPublisher(*store, settings).ok());
+  for (const char* stream : {"slow", "big", "fine"})
+    REQUIRE(store->Append(Event(stream, "OrderShipped", 1)).ok());
+  // A row whose header would end the header block early (event types cannot carry a
+  // control character; a row written otherwise must not either).
+  REQUIRE(store
+              ->Write([](eventstore::Transaction& tx) {
+                outbox::Message m;
+                m.id = core::Uuid::NewV4().ToString();
+                m.destination = "hooks";
+                m.key = "injected";
+                m.headers = Json{{"Rivulet-Event-Type", "A\r\nX-Injected: 1"}}.dump();
+                m.payload = "{}";
+                m.created_at = tx.now_millis();
+                return outbox::OutboxStore::Insert(tx, m);
+              })
+              .ok());
+  const auto started = std::chrono::steady_clock::now();
+  outbox::Relay relay(*store, settings, {});
+  REQUIRE(relay.Start().ok());
+  WaitUntil([&] { return Count(*store, "hooks", "dead") == 3; });
+  const double took =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  WaitUntil([&] { return Count(*store, "hooks", "delivered") == 1; });
+  relay.Stop();
+  CHECK(took < 8.0);  // loosely: the trickle alone lasts 10 s
+
+  std::map<std::string, std::string> errors;
+  for (const auto& m : All(*store, "dead")) errors[m.key] = m.last_error;
+  CHECK_THAT(errors["slow"], Catch::Contains("no complete answer within the timeout of 1000ms"));
+  CHECK_THAT(errors["big"], Catch::Contains("answered 200 with a body over 4194304 bytes"));
+  CHECK_THAT(errors["injected"],
+             Catch::Contains("header Rivulet-Event-Type: control character 0x0d at byte 1"));
+  const auto requests = raw.requests();
+  CHECK(requests.size() == 3);  // slow, big, fine: the injected row never went out
+  for (const std::string& r : requests) CHECK(r.find("X-Injected") == std::string::npos);
 }

@@ -205,3 +205,17 @@ TEST_CASE("definitions: handler lookup and the event types worth reading",
              Catch::Contains("on: declare what at least one event type does"));
   CHECK_THAT(bad.status().message(), Catch::Contains("extra: unknown key"));
 }
+
+TEST_CASE("push: a limit written beside the field is refused, saying where it goes",
+          "[projections]") {
+  auto misplaced = CompileProjection(Json::parse(
+      R"({"name": "p", "key": "${stream}", "on": {"A": {"push": {"tags": "${data.tag}", "limit": 3}}}})"));
+  REQUIRE_FALSE(misplaced.ok());
+  CHECK_THAT(misplaced.status().message(),
+             Catch::Contains("on.A.push.limit: this would push 3 to a field named limit"));
+  CHECK_THAT(misplaced.status().message(), Catch::Contains("{FIELD: {value: TEMPLATE, limit: N}}"));
+  // Where it belongs, and a field named limit fed by a template, are fine.
+  CHECK(CompileProjection(Json::parse(R"({"name": "p", "key": "${stream}",
+      "on": {"A": {"push": {"tags": {"value": "${data.tag}", "limit": 3}, "limit": "${data.n}"}}}})"))
+            .ok());
+}

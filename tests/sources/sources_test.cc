@@ -178,6 +178,21 @@ TEST_CASE("Extended JSON becomes plain JSON, a malformed one is refused", "[sour
              Catch::Contains("a.b.$numberLong"));
 }
 
+TEST_CASE("a $date outside years 0000-9999 is refused, not stored as garbage", "[sources]") {
+  CHECK(*sources::FromExtendedJson(Json::parse(R"({"at": {"$date": 253402300799999}})")) ==
+        Json{{"at", "9999-12-31T23:59:59.999Z"}});
+  for (const char* bad : {R"({"at": {"$date": 253402300800000}})",
+                          R"({"at": {"$date": {"$numberLong": "-62167219200001"}}})",
+                          R"({"at": {"$date": {"$numberLong": "9223372036854775807"}}})",
+                          R"({"at": {"$date": 18446744073709551615}})"}) {
+    INFO(bad);
+    auto refused = sources::FromExtendedJson(Json::parse(bad));
+    REQUIRE_FALSE(refused.ok());
+    CHECK_THAT(refused.status().message(), Catch::Contains("at.$date"));
+    CHECK_THAT(refused.status().message(), Catch::Contains("outside years 0000-9999"));
+  }
+}
+
 TEST_CASE("a change _id already ingested is skipped, also within one batch", "[sources]") {
   Ingesting f(kConfig);
   auto batch = Batch("api", {Change("a", "insert", "orders", {{"id", 1}}, {{"id", 1}}),
