@@ -33,7 +33,7 @@ constexpr const char* kColumns =
     "retry_requested, created_at, updated_at";
 
 core::Json ParseStored(const SqlValue& value) {
-  auto parsed = core::ParseJson(std::get<std::string>(value));
+  auto parsed = core::ParseJson(std::get<std::string>(value), core::kStoredJson);
   return parsed.ok() ? std::move(parsed).value() : core::Json(std::get<std::string>(value));
 }
 

@@ -61,7 +61,7 @@ Result<core::Json> Ingestor::Checkpoint(eventstore::EventStore& store, const std
       eventstore::SqlRows rows,
       store.Query("SELECT checkpoint FROM source_checkpoints WHERE source = $1", {source}));
   if (rows.empty()) return core::Json();
-  return core::ParseJson(std::get<std::string>(rows[0][0]));
+  return core::ParseJson(std::get<std::string>(rows[0][0]), core::kStoredJson);
 }
 
 std::vector<Ingestor::Mapped> Ingestor::Map(const std::string& source,
@@ -408,7 +408,8 @@ Status ChangeSpool::Read(size_t max, std::vector<Change>* out) {
   while (out->size() < max) {
     const ssize_t n = ::getline(&line, &capacity, file_);
     if (n <= 0) break;
-    auto parsed = core::ParseJson(std::string_view(line, static_cast<size_t>(n)));
+    auto parsed =
+        core::ParseJson(std::string_view(line, static_cast<size_t>(n)), core::kStoredJson);
     if (!parsed.ok()) {
       std::free(line);
       return Status::Internal("the spool file is damaged: " + parsed.status().message());
