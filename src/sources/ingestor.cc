@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <unordered_set>
 
+#include "core/byte_size.h"
 #include "core/status_macros.h"
 #include "sources/change_event.h"
 
@@ -97,7 +98,8 @@ Result<std::vector<Ingestor::Mapped>> Ingestor::Map(const std::string& source,
 }
 
 Status Ingestor::Append(eventstore::Transaction& tx, const std::string& source,
-                        std::vector<Mapped>& mapped, bool skip_seen_ids, IngestStats& stats) {
+                        std::vector<Mapped>& mapped, bool skip_seen_ids, IngestStats& stats,
+                        size_t first_index) {
   std::unordered_set<std::string> seen;
   if (skip_seen_ids) {
     core::Json ids = core::Json::array();
@@ -110,14 +112,30 @@ Status Ingestor::Append(eventstore::Transaction& tx, const std::string& source,
   }
   core::Json fresh = core::Json::array();
   eventstore::AppendRequest append;
+  std::vector<size_t> origins;  // the index in `mapped` of each event in `append`
   auto flush = [&]() -> Status {
     if (append.events.empty()) return Status::Ok();
-    ASSIGN_OR_RETURN(eventstore::AppendResult result, tx.Append(append));
-    stats.last_position = result.position;
+    Result<eventstore::AppendResult> result = tx.Append(append);
+    if (!result.ok()) {
+      const Status& s = result.status();
+      const core::Json& d = s.details();
+      if (s.reason() != "too_large" || !d.is_object() || !d.contains("index")) return s;
+      const std::string message =
+          "the event it maps to is " + std::to_string(d["bytes"].get<uint64_t>()) +
+          " bytes (type, data and metadata); the store accepts events up to " +
+          core::FormatByteSize(d["limit"].get<uint64_t>()) + " (server.max_body)";
+      const size_t index = first_index + origins.at(d["index"].get<size_t>());
+      return Status::InvalidArgument("change event " + std::to_string(index) + ": " + message)
+          .WithReason("", core::Json{{"errors", core::Json::array({core::Json{
+                                                    {"index", index}, {"message", message}}})}});
+    }
+    stats.last_position = result->position;
     append.events.clear();
+    origins.clear();
     return Status::Ok();
   };
-  for (Mapped& m : mapped) {
+  for (size_t i = 0; i < mapped.size(); ++i) {
+    Mapped& m = mapped[i];
     if (skip_seen_ids) {
       if (!seen.insert(m.id_key).second) {
         ++stats.duplicates;
@@ -138,6 +156,7 @@ Status Ingestor::Append(eventstore::Transaction& tx, const std::string& source,
       append.stream = m.event->stream;
     }
     append.events.push_back(std::move(m.event->event));
+    origins.push_back(i);
     ++stats.ingested;
   }
   RETURN_IF_ERROR(flush());
@@ -166,7 +185,7 @@ Result<IngestStats> Ingestor::Ingest(const IngestBatch& batch) {
   IngestStats stats;
   Status written = store_.Write([&](eventstore::Transaction& tx) -> Status {
     stats = IngestStats();
-    RETURN_IF_ERROR(Append(tx, batch.source, mapped, batch.skip_seen_ids, stats));  // runs once
+    RETURN_IF_ERROR(Append(tx, batch.source, mapped, batch.skip_seen_ids, stats, 0));  // runs once
     return StoreCheckpoint(tx, batch.source, batch.checkpoint);
   });
   if (!written.ok()) return written;
@@ -185,7 +204,7 @@ Result<IngestStats> Ingestor::IngestSpool(const std::string& source, ChangeSpool
       RETURN_IF_ERROR(spool.Read(chunk, &changes));
       if (changes.empty()) break;
       ASSIGN_OR_RETURN(std::vector<Mapped> mapped, Map(source, changes, false, first));
-      RETURN_IF_ERROR(Append(tx, source, mapped, false, stats));
+      RETURN_IF_ERROR(Append(tx, source, mapped, false, stats, first));
     }
     return StoreCheckpoint(tx, source, checkpoint);
   });

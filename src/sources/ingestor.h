@@ -100,9 +100,11 @@ class Ingestor {
   Result<std::vector<Mapped>> Map(const std::string& source, const std::vector<Change>& changes,
                                   bool skip_seen_ids, size_t first_index) const;
   // Appends the mapped events (consecutive ones of a stream together), skipping and
-  // remembering _ids when asked.
+  // remembering _ids when asked. An event the store finds too large is reported like a
+  // failed mapping: InvalidArgument with the change's index counted from `first_index`.
   static Status Append(eventstore::Transaction& tx, const std::string& source,
-                       std::vector<Mapped>& mapped, bool skip_seen_ids, IngestStats& stats);
+                       std::vector<Mapped>& mapped, bool skip_seen_ids, IngestStats& stats,
+                       size_t first_index);
   static Status StoreCheckpoint(eventstore::Transaction& tx, const std::string& source,
                                 const core::Json& checkpoint);
   void Count(const std::string& source, const IngestStats& stats);
