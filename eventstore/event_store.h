@@ -26,7 +26,10 @@ class Transaction {
   virtual ~Transaction() = default;
 
   // Appends to a stream; later statements of the same unit see the events. Conflicts
-  // come back as Aborted with reason "wrong_expected_version" or "conflict".
+  // come back as Aborted with reason "wrong_expected_version" or "conflict"; an event
+  // over the store's size limit as ResourceExhausted with reason "too_large" (details
+  // {index, bytes, limit}); a position beyond kMaxPosition as ResourceExhausted with
+  // reason "positions_exhausted".
   virtual Result<AppendResult> Append(const PreparedAppend& append) = 0;
   Result<AppendResult> Append(const AppendRequest& request);
 
@@ -44,8 +47,9 @@ class Transaction {
   virtual Status Attempt(const std::function<Status(Transaction&)>& body) = 0;
 
   // Writes an event exactly as recorded elsewhere (position, version, id, recorded_at),
-  // for restoring an exported log. The position must be beyond every stored one, the
-  // version the stream's next, the id unused. Append hooks do not run.
+  // for restoring an exported log. The position must be beyond every stored one and at
+  // most kMaxPosition, the version the stream's next, the id unused, the event within
+  // the size limit (errors as for Append). Append hooks do not run.
   virtual Status Import(const RecordedEvent& event) = 0;
 
   // Milliseconds since the epoch recorded as this unit's commit time.
@@ -105,8 +109,16 @@ struct LogBatch {
 // serialized by the backend (on SQLite, one writer thread with group commit); reads
 // run on their own connections and see every write acknowledged before they started.
 //
-// After a commit or fsync fails the store refuses all further writes with
-// FailedPrecondition until it is reopened, rather than guess what reached the disk.
+// Limits every backend enforces on every write path (Append, Transaction::Append,
+// Import), so HTTP, the CLI, sources and sagas share them: no event larger than the
+// store's max_event_bytes (type + data + metadata as stored, CheckEventSize; the
+// runtime sets it to server.max_body), no position beyond kMaxPosition (2^53 - 1).
+//
+// Once the store cannot trust its writes it refuses all further writes until it is
+// reopened, and Health returns the reason: FailedPrecondition after a commit or fsync
+// fails (rather than guess what reached the disk), Unavailable when the database
+// cannot be written (a read-only file), DataLoss when any statement finds the database
+// corrupt. Reads go on, except those that meet the damage (DataLoss).
 class EventStore {
  public:
   virtual ~EventStore() = default;
@@ -114,7 +126,9 @@ class EventStore {
   // Appends atomically: all events or none, with every row append hooks add (SPEC 2.2).
   // Returns once durable (SPEC 2.1). Errors: InvalidArgument (bad request), Aborted
   // (reasons "wrong_expected_version" with details {expected, actual}, or "conflict" for
-  // a reused event id), FailedPrecondition (store read-only), Unavailable.
+  // a reused event id), ResourceExhausted ("too_large", "positions_exhausted"),
+  // FailedPrecondition / Unavailable / DataLoss (the store refuses writes, see above),
+  // Unavailable (busy, I/O).
   Result<AppendResult> Append(const AppendRequest& request);
 
   // Runs `unit` in the write transaction and returns once it committed (Ok) or why it
@@ -160,7 +174,8 @@ class EventStore {
   virtual Status ApplyMigrations(std::string_view component,
                                  const std::vector<Migration>& migrations) = 0;
 
-  // Ok if the store answers reads and accepts writes; otherwise why not.
+  // Ok if the store answers reads and accepts writes; otherwise why not (DataLoss for a
+  // corrupt database). /v1/health and readiness report it.
   virtual Status Health() = 0;
 
   virtual SqlDialect dialect() const = 0;

@@ -8,6 +8,11 @@
 
 namespace rivulet::eventstore {
 
+// The largest position the log ever assigns: 2^53 - 1, the largest integer a JSON
+// number (an IEEE double) holds exactly, so every client reads every position right.
+// Stores refuse appends and imports beyond it rather than wrap or round.
+inline constexpr int64_t kMaxPosition = (int64_t{1} << 53) - 1;
+
 // A place in the global log: "everything up to and including here has been seen".
 // On SQLite only `position` matters (positions follow commit order). On PostgreSQL a
 // reader orders by (txid, position) and the token carries both (SPEC section 3).

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/byte_size.h"
 #include "eventstore/stream_name.h"
 
 namespace rivulet::eventstore {
@@ -65,6 +66,15 @@ Result<PreparedAppend> PrepareAppend(const AppendRequest& request, int64_t now_m
     }
   }
   return prepared;
+}
+
+Status CheckEventSize(std::string_view where, size_t bytes, size_t limit) {
+  if (bytes <= limit) return Status::Ok();
+  return Status::ResourceExhausted(std::string(where) + ": the event is " + std::to_string(bytes) +
+                                   " bytes (type, data and metadata as stored); the store accepts "
+                                   "events up to " +
+                                   core::FormatByteSize(limit) + " (server.max_body)")
+      .WithReason("too_large", core::Json{{"bytes", bytes}, {"limit", limit}});
 }
 
 }  // namespace rivulet::eventstore

@@ -27,7 +27,7 @@ void SpinUntil(Done done, std::chrono::microseconds limit) {
 GroupCommitter::GroupCommitter(std::unique_ptr<Connection> conn, Options options)
     : conn_(std::move(conn)),
       options_(std::move(options)),
-      tx_(*conn_),
+      tx_(*conn_, options_.max_event_bytes),
       hooks_(std::make_shared<const std::vector<AppendHook>>()) {
   auto prepare = [&](const char* sql) {
     auto stmt = conn_->Prepare(sql);
@@ -40,8 +40,8 @@ GroupCommitter::GroupCommitter(std::unique_ptr<Connection> conn, Options options
   release_ = prepare("RELEASE unit");
   rollback_to_ = prepare("ROLLBACK TO unit");
   if (!begin_ || !commit_ || !rollback_ || !savepoint_ || !release_ || !rollback_to_) {
-    write_error_ = Status::FailedPrecondition("cannot prepare transaction statements: " +
-                                              std::string(sqlite3_errmsg(conn_->db())));
+    options_.latch->Set(Status::FailedPrecondition("cannot prepare transaction statements: " +
+                                                   std::string(sqlite3_errmsg(conn_->db()))));
   }
   thread_ = std::thread([this] { Run(); });
 }
@@ -100,11 +100,6 @@ void GroupCommitter::SetLastRecordedAt(int64_t millis) {
   last_recorded_at_ = std::max(last_recorded_at_, millis);
 }
 
-Status GroupCommitter::write_error() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return write_error_;
-}
-
 void GroupCommitter::Complete(Pending* pending, Status status) {
   std::lock_guard<std::mutex> lock(pending->mu);
   pending->status = std::move(status);
@@ -127,7 +122,8 @@ bool GroupCommitter::NextGroup(std::vector<Pending*>& group, Status& refused) {
   group.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(take));
   queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(take));
   queued_.store(queue_.size(), std::memory_order_release);
-  refused = write_error_;
+  lock.unlock();
+  refused = options_.latch->Get();
   return true;
 }
 
@@ -154,16 +150,26 @@ Status GroupCommitter::Step(sqlite3_stmt* stmt, const char* what) {
 void GroupCommitter::AbortGroup(std::vector<Pending*>& group, std::vector<Status>& results,
                                 size_t executed, const Status& error, bool fatal) {
   if (!sqlite3_get_autocommit(conn_->db())) Step(rollback_, "rollback").IgnoreError();
+  Status reported = error;
   if (fatal) {
-    std::lock_guard<std::mutex> lock(mu_);
-    write_error_ = Status::FailedPrecondition(
-        "the store refuses writes after a failed commit (" + error.message() +
-        "); what reached the disk is unknown until the database is reopened");
-    options_.metrics->read_only.Set(1);
+    if (error.code() == StatusCode::kDataLoss) {
+      options_.latch->Set(error);
+    } else if (error.reason() == "read_only") {
+      options_.latch->Set(
+          Status::Unavailable("the store refuses writes: " + error.message() +
+                              "; restart rivulet once the database file can be written"));
+    } else {
+      options_.latch->Set(Status::FailedPrecondition(
+          "the store refuses writes after a failed commit (" + error.message() +
+          "); what reached the disk is unknown until the database is reopened"));
+    }
+    // What the group's callers hear: the latched reason, or that this write failed.
+    reported = options_.latch->Get();
+    if (reported.code() == StatusCode::kFailedPrecondition) {
+      reported =
+          Status::Unavailable("write failed and the store is now read-only: " + error.message());
+    }
   }
-  Status reported =
-      fatal ? Status::Unavailable("write failed and the store is now read-only: " + error.message())
-            : error;
   for (size_t i = 0; i < group.size(); ++i) {
     bool failed_on_its_own = i < executed && !results[i].ok();
     Complete(group[i], failed_on_its_own ? results[i] : reported);
@@ -209,8 +215,7 @@ void GroupCommitter::ExecuteGroup(std::vector<Pending*>& group) {
     if (tx_.fatal_error() != 0 || sqlite3_get_autocommit(conn_->db())) {
       // SQLite may have rolled back the whole transaction: nothing of the group stands.
       Status cause = tx_.fatal_error() != 0
-                         ? Status::Unavailable(std::string("disk or database error: ") +
-                                               sqlite3_errstr(tx_.fatal_error()))
+                         ? tx_.fatal_status()
                          : Status::Internal("the transaction ended inside a write unit");
       if (results[i].ok()) results[i] = cause;
       AbortGroup(group, results, i + 1, cause, tx_.fatal_error() != 0);

@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include "eventstore/event_store.h"
 #include "eventstore/head_notifier.h"
+#include "eventstore/sqlite/read_only_latch.h"
 #include "eventstore/sqlite/sqlite_connection.h"
 #include "eventstore/sqlite/sqlite_transaction.h"
 #include "eventstore/store_metrics.h"
@@ -24,8 +25,11 @@ namespace rivulet::eventstore::sqlite {
 // returns) or has failed.
 //
 // After a commit fails, or a statement fails in a way that may have cost the
-// transaction (I/O error, disk full, corruption), every later Submit fails with
-// FailedPrecondition until the store is reopened: what reached the disk is unknown.
+// transaction (I/O error, disk full, corruption, a file that cannot be written), the
+// latch closes and every later Submit fails with its reason until the store is
+// reopened: FailedPrecondition (what reached the disk is unknown), Unavailable (the
+// file is read-only) or DataLoss (the file is corrupt; any connection may close the
+// latch for that).
 //
 // The sole appender in flight spins for its completion instead of sleeping,
 // and the writer spins briefly for that appender's next unit: on a virtual machine a
@@ -42,6 +46,8 @@ class GroupCommitter {
     size_t max_group_units = 1024;
     StoreMetrics* metrics = nullptr;
     HeadNotifier* notifier = nullptr;
+    ReadOnlyLatch* latch = nullptr;  // shared with the store's other connections
+    size_t max_event_bytes = kDefaultMaxEventBytes;
   };
 
   GroupCommitter(std::unique_ptr<Connection> conn, Options options);
@@ -55,7 +61,7 @@ class GroupCommitter {
   // The commit time never goes backwards, even if the wall clock does.
   void SetLastRecordedAt(int64_t millis);
   // Ok, or why the store refuses writes.
-  Status write_error() const;
+  Status write_error() const { return options_.latch->Get(); }
 
  private:
   struct Pending {
@@ -75,7 +81,7 @@ class GroupCommitter {
   void Run();
   void ExecuteGroup(std::vector<Pending*>& group);
   // Ends a group whose transaction cannot commit: rolls back, fails every unit that had
-  // not failed on its own with `error`, and enters read-only mode if `fatal`.
+  // not failed on its own with `error`, and closes the latch if `fatal`.
   void AbortGroup(std::vector<Pending*>& group, std::vector<Status>& results, size_t executed,
                   const Status& error, bool fatal);
   Status Step(sqlite3_stmt* stmt, const char* what);
@@ -100,7 +106,6 @@ class GroupCommitter {
   std::vector<Pending*> queue_;                           // GUARDED_BY(mu_)
   bool stopping_ = false;                                 // GUARDED_BY(mu_)
   bool writer_sleeping_ = false;                          // GUARDED_BY(mu_)
-  Status write_error_;                                    // GUARDED_BY(mu_)
   std::shared_ptr<const std::vector<AppendHook>> hooks_;  // GUARDED_BY(mu_); copy-on-write
   std::thread thread_;
 };

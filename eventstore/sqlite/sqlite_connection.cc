@@ -14,7 +14,7 @@ Result<std::unique_ptr<Connection>> Connection::Open(const Options& options) {
     sqlite3_close_v2(db);
     return Status::Unavailable("cannot open database " + options.path + ": " + message);
   }
-  std::unique_ptr<Connection> conn(new Connection(db));
+  std::unique_ptr<Connection> conn(new Connection(db, options));
   sqlite3_extended_result_codes(db, 1);
   sqlite3_busy_timeout(db, options.busy_timeout_ms);
   if (options.reader) {
@@ -132,11 +132,22 @@ Status Connection::Error(int rc, std::string_view what) const {
       return Status::Unavailable("database is locked (" + message + ")");
     case SQLITE_CONSTRAINT:
       return Status::Aborted(message);
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB: {
+      Status corrupt = Status::DataLoss(
+          "the database file " + path_ + " is corrupt (" + message +
+          "); the store refuses writes. Stop rivulet, keep a copy of the file and its -wal, "
+          "and restore from a backup or an export (docs/operations.md, \"Corruption\")");
+      if (latch_ != nullptr) latch_->Set(corrupt);
+      return corrupt;
+    }
+    case SQLITE_READONLY:
+      return Status::Unavailable("the database file " + path_ + " cannot be written (" + message +
+                                 "); check its permissions, its folder's, and the file system")
+          .WithReason("read_only");
     case SQLITE_IOERR:
     case SQLITE_FULL:
     case SQLITE_CANTOPEN:
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
     case SQLITE_NOMEM:
       return Status::Unavailable(message);
     case SQLITE_ERROR:
@@ -185,6 +196,7 @@ Status BindParams(sqlite3_stmt* stmt, const SqlParams& params) {
 
 bool IsFatalWriteError(int rc) {
   switch (rc & 0xff) {
+    case SQLITE_READONLY:
     case SQLITE_IOERR:
     case SQLITE_FULL:
     case SQLITE_CORRUPT:

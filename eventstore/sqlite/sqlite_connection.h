@@ -10,6 +10,7 @@
 
 #include "core/result.h"
 #include "eventstore/sql.h"
+#include "eventstore/sqlite/read_only_latch.h"
 
 namespace rivulet::eventstore::sqlite {
 
@@ -23,6 +24,8 @@ class Connection {
     std::string vfs;  // empty: SQLite's default VFS
     bool reader = false;
     int busy_timeout_ms = 10'000;
+    // Closed with DataLoss when any statement on this connection finds the file corrupt.
+    ReadOnlyLatch* latch = nullptr;
   };
 
   static Result<std::unique_ptr<Connection>> Open(const Options& options);
@@ -46,15 +49,19 @@ class Connection {
   Status QueryEach(std::string_view sql, const SqlParams& params,
                    const std::function<bool(const SqlRow&)>& on_row);
 
-  // A Status for a failed SQLite call: Unavailable for busy/locked and I/O errors,
-  // Aborted for constraint violations, Internal otherwise; the message carries
-  // SQLite's own text.
+  // A Status for a failed SQLite call: Unavailable for busy/locked, I/O errors and a
+  // read-only file (reason "read_only"), DataLoss for a corrupt file (which also closes the latch),
+  // Aborted for constraint violations, InvalidArgument for SQL errors, Internal
+  // otherwise; the message carries SQLite's own text.
   Status Error(int rc, std::string_view what) const;
 
  private:
-  explicit Connection(sqlite3* db) : db_(db) {}
+  Connection(sqlite3* db, const Options& options)
+      : db_(db), path_(options.path), latch_(options.latch) {}
 
   sqlite3* db_;
+  std::string path_;
+  ReadOnlyLatch* latch_;
   std::map<std::string, sqlite3_stmt*, std::less<>> statements_;
 };
 
@@ -62,7 +69,8 @@ class Connection {
 Status BindParams(sqlite3_stmt* stmt, const SqlParams& params);
 
 // True for the errors after which SQLite may have rolled back the transaction and the
-// state on disk is uncertain: I/O, disk full, corruption, out of memory.
+// state on disk is uncertain: I/O, disk full, corruption, out of memory, a file that
+// turned read-only.
 bool IsFatalWriteError(int rc);
 
 // Resets a statement when leaving scope, so it never holds a read snapshot open.

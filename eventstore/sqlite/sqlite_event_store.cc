@@ -1,5 +1,7 @@
 #include "eventstore/sqlite/sqlite_event_store.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <limits>
 
@@ -7,7 +9,9 @@
 #include "eventstore/head_notifier.h"
 #include "eventstore/sqlite/external_commit_watcher.h"
 #include "eventstore/sqlite/group_commit.h"
+#include "eventstore/sqlite/integrity_check.h"
 #include "eventstore/sqlite/reader_pool.h"
+#include "eventstore/sqlite/serve_lock.h"
 #include "eventstore/sqlite/sqlite_schema.h"
 #include "eventstore/store_metrics.h"
 
@@ -47,17 +51,35 @@ class SqliteEventStore final : public EventStore {
         owned_metrics_(options.metrics ? nullptr : std::make_unique<core::MetricsRegistry>()),
         metrics_(options.metrics ? *options.metrics : *owned_metrics_),
         instruments_(metrics_),
+        latch_(&instruments_.read_only),
         readers_(ConnectionOptions(), options.max_idle_readers) {}
 
   ~SqliteEventStore() override {
     if (collector_id_ != 0) metrics_.RemoveCollector(collector_id_);
     notifier_.Close();
+    quick_check_.reset();
     watcher_.reset();
     committer_.reset();
   }
 
   Status Open() {
+    // Before anything touches the file, so a refused second server changes nothing.
+    if (options_.serve_lock) {
+      ASSIGN_OR_RETURN(serve_lock_, ServeLock::Acquire(options_.path));
+    }
     ASSIGN_OR_RETURN(std::unique_ptr<Connection> writer, Connection::Open(ConnectionOptions()));
+    bool check_later = false;
+    if (options_.check_integrity) {
+      struct stat file {};
+      const bool small = ::stat(options_.path.c_str(), &file) != 0 ||
+                         static_cast<uint64_t>(file.st_size) <= options_.check_before_open_bytes;
+      if (small) {
+        Status checked = QuickCheck(*writer, options_.path);
+        if (checked.code() == StatusCode::kDataLoss) latch_.Set(checked);
+        RETURN_IF_ERROR(checked.WithContext("open " + options_.path));
+      }
+      check_later = !small;
+    }
     // Only the first opener switches the file to WAL and creates the bookkeeping table,
     // so a CLI opening the store beside a running server never queues for the write lock.
     auto mode = writer->Query("PRAGMA journal_mode", {});
@@ -72,6 +94,14 @@ class SqliteEventStore final : public EventStore {
     }
     RETURN_IF_ERROR(writer->ExecScript(
         "PRAGMA synchronous=FULL; PRAGMA journal_size_limit=67108864; PRAGMA foreign_keys=ON;"));
+    if (sqlite3_db_readonly(writer->db(), "main") == 1) {
+      // SQLite opened the file read-only because it cannot be written (permissions, an
+      // immutable file, a read-only mount). Reads work; say why writes do not.
+      latch_.Set(Status::Unavailable(
+          "the database file " + options_.path +
+          " cannot be written (it is read-only, or on a read-only file system); the store "
+          "serves reads and refuses writes; restart rivulet once the file can be written"));
+    }
     auto bootstrapped = writer->Query(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'", {});
     if (!bootstrapped.ok()) return bootstrapped.status().WithContext("open " + options_.path);
@@ -82,6 +112,8 @@ class SqliteEventStore final : public EventStore {
     commit_options.max_group_units = options_.max_group_units;
     commit_options.metrics = &instruments_;
     commit_options.notifier = &notifier_;
+    commit_options.latch = &latch_;
+    commit_options.max_event_bytes = options_.max_event_bytes;
     committer_ = std::make_unique<GroupCommitter>(std::move(writer), commit_options);
 
     RETURN_IF_ERROR(ApplyMigrations("eventstore", EventStoreMigrations()));
@@ -90,8 +122,16 @@ class SqliteEventStore final : public EventStore {
         SqlRows head,
         Query("SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1", {}));
     if (!head.empty()) {
-      notifier_.Publish(std::get<int64_t>(head[0][0]));
+      const int64_t last = std::get<int64_t>(head[0][0]);
+      notifier_.Publish(last);
       committer_->SetLastRecordedAt(std::get<int64_t>(head[0][1]));
+      if (last > kMaxPosition) {
+        // Written by an older binary that let imports pass the limit: SQLite would
+        // pick random rowids next, and positions would stop increasing.
+        latch_.Set(Status::FailedPrecondition(
+            "the log's last position " + std::to_string(last) + " is beyond the largest position " +
+            std::to_string(kMaxPosition) + " (2^53 - 1); the store refuses writes"));
+      }
     }
 
     Connection::Options watch = ConnectionOptions();
@@ -99,6 +139,13 @@ class SqliteEventStore final : public EventStore {
     ASSIGN_OR_RETURN(std::unique_ptr<Connection> watch_conn, Connection::Open(watch));
     watcher_ = std::make_unique<ExternalCommitWatcher>(std::move(watch_conn), notifier_,
                                                        options_.external_poll_interval);
+    if (check_later) {
+      Connection::Options check = ConnectionOptions();
+      check.reader = true;
+      ASSIGN_OR_RETURN(std::unique_ptr<Connection> check_conn, Connection::Open(check));
+      quick_check_ =
+          std::make_unique<BackgroundQuickCheck>(std::move(check_conn), options_.path, latch_);
+    }
     collector_id_ = metrics_.AddCollector([this] {
       instruments_.waiters.Set(notifier_.waiters());
       instruments_.head_position.Set(notifier_.head());
@@ -232,7 +279,7 @@ class SqliteEventStore final : public EventStore {
   }
 
   Status Health() override {
-    RETURN_IF_ERROR(committer_->write_error());
+    RETURN_IF_ERROR(latch_.Get());
     auto rows = Query("SELECT 1", {});
     if (!rows.ok()) return rows.status();
     return Status::Ok();
@@ -250,23 +297,28 @@ class SqliteEventStore final : public EventStore {
   }
 
  private:
-  Connection::Options ConnectionOptions() const {
+  Connection::Options ConnectionOptions() {
     Connection::Options o;
     o.path = options_.path;
     o.vfs = options_.vfs;
     o.busy_timeout_ms = static_cast<int>(options_.busy_timeout.count());
+    o.latch = &latch_;
     return o;
   }
 
+  // Declared first so it is released last, after every connection is closed.
+  std::unique_ptr<ServeLock> serve_lock_;
   SqliteStoreOptions options_;
   core::Clock* clock_;
   std::unique_ptr<core::MetricsRegistry> owned_metrics_;
   core::MetricsRegistry& metrics_;
   StoreMetrics instruments_;
+  ReadOnlyLatch latch_;
   HeadNotifier notifier_;
   ReaderPool readers_;
   std::unique_ptr<GroupCommitter> committer_;
   std::unique_ptr<ExternalCommitWatcher> watcher_;
+  std::unique_ptr<BackgroundQuickCheck> quick_check_;
   uint64_t collector_id_ = 0;
 };
 

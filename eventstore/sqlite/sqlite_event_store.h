@@ -19,13 +19,31 @@ struct SqliteStoreOptions {
   std::chrono::milliseconds busy_timeout{10'000};  // waiting for another process's lock
   std::chrono::milliseconds external_poll_interval{50};  // see ExternalCommitWatcher
   size_t max_idle_readers = 32;
+  // Appends and imports refuse events larger than this (CheckEventSize); the runtime
+  // passes server.max_body, so no path stores what the HTTP API would refuse.
+  size_t max_event_bytes = kDefaultMaxEventBytes;
+  // Hold the ServeLock for the life of the store: `rivulet serve` sets it, so a
+  // second server on the same file fails to open with FailedPrecondition.
+  bool serve_lock = false;
+  // Run `PRAGMA quick_check` (QuickCheck; it reads every page): a file of at most
+  // `check_before_open_bytes` is checked before the open returns, and a corrupt one is
+  // refused with DataLoss; a larger one is checked in the background after the open,
+  // and corruption found then refuses writes from that moment (Health reports it).
+  bool check_integrity = false;
+  uint64_t check_before_open_bytes = 256ull << 20;
 };
 
 // Opens (creating and migrating if needed) the embedded store: one SQLite file in WAL
 // mode with synchronous=FULL, written by one writer thread with group commit, read
-// through a pool of reader connections. Several processes may open the same file.
+// through a pool of reader connections. Several processes may open the same file
+// (only one of them with `serve_lock`).
 // Errors: Unavailable if the file cannot be opened, FailedPrecondition if its schema is
-// newer than this binary.
+// newer than this binary or another server holds the serve lock, DataLoss if the file
+// is corrupt.
+//
+// A store opened on a file it cannot write (read-only file, folder or mount) serves
+// reads and refuses writes with Unavailable; one whose file turns out corrupt on any
+// statement refuses writes with DataLoss; Health() returns either until reopened.
 Result<std::unique_ptr<EventStore>> OpenSqliteEventStore(const SqliteStoreOptions& options);
 
 }  // namespace rivulet::eventstore::sqlite

@@ -1,6 +1,7 @@
 #include "eventstore/sqlite/sqlite_transaction.h"
 
 #include "core/status_macros.h"
+#include "eventstore/log_position.h"
 
 namespace rivulet::eventstore::sqlite {
 
@@ -17,6 +18,14 @@ struct StoredId {
   int64_t version;
   int64_t position;
 };
+
+Status BeyondMaxPosition(int64_t position, std::string_view consequence) {
+  return Status::ResourceExhausted(
+             "position " + std::to_string(position) + " is beyond the largest position " +
+             std::to_string(kMaxPosition) +
+             " (2^53 - 1, the largest integer JSON carries exactly); " + std::string(consequence))
+      .WithReason("positions_exhausted");
+}
 }  // namespace
 
 void SqliteTransaction::Reset(int64_t now_millis, const std::vector<AppendHook>* hooks) {
@@ -27,12 +36,16 @@ void SqliteTransaction::Reset(int64_t now_millis, const std::vector<AppendHook>*
   events_appended_ = 0;
   conflicts_ = 0;
   fatal_error_ = 0;
+  fatal_status_ = Status::Ok();
 }
 
 Status SqliteTransaction::Track(Status status) {
   if (!status.ok()) {
     int rc = sqlite3_extended_errcode(conn_.db());
-    if (IsFatalWriteError(rc)) fatal_error_ = rc;
+    if (IsFatalWriteError(rc) && fatal_error_ == 0) {
+      fatal_error_ = rc;
+      fatal_status_ = status;
+    }
   }
   return status;
 }
@@ -124,6 +137,16 @@ Status SqliteTransaction::IdConflict(const PreparedEvent& event) {
 }
 
 Result<AppendResult> SqliteTransaction::Append(const PreparedAppend& append) {
+  for (size_t i = 0; i < append.events.size(); ++i) {
+    const PreparedEvent& e = append.events[i];
+    Status size = CheckEventSize("events[" + std::to_string(i) + "]",
+                                 StoredEventBytes(e.type, e.data, e.metadata), max_event_bytes_);
+    if (!size.ok()) {
+      core::Json details = size.details();
+      details["index"] = i;
+      return size.WithReason("too_large", std::move(details));
+    }
+  }
   if (append.any_client_supplied_id && append.events[0].client_supplied_id) {
     // One lookup decides whether this is a re-sent append; later ids that collide are
     // caught by the unique index below.
@@ -180,6 +203,11 @@ Result<AppendResult> SqliteTransaction::Append(const PreparedAppend& append) {
       return Track(conn_.Error(rc, "insert event"));
     }
     int64_t position = sqlite3_last_insert_rowid(conn_.db());
+    // The rowid after kMaxPosition is still exact in SQLite, but not in JSON; the unit
+    // rolls back to its savepoint, so nothing of this append stays.
+    if (position > kMaxPosition) {
+      return BeyondMaxPosition(position, "the log takes no more events");
+    }
     result.position = position;
     if (want_recorded) {
       recorded.push_back(RecordedEvent{position, append.stream, version, event.id, event.type,
@@ -229,6 +257,12 @@ Status SqliteTransaction::Attempt(const std::function<Status(Transaction&)>& bod
 }
 
 Status SqliteTransaction::Import(const RecordedEvent& event) {
+  if (event.position > kMaxPosition) {
+    return BeyondMaxPosition(event.position, "the event is not imported");
+  }
+  RETURN_IF_ERROR(CheckEventSize("event at position " + std::to_string(event.position),
+                                 StoredEventBytes(event.type, event.data, event.metadata),
+                                 max_event_bytes_));
   ASSIGN_OR_RETURN(SqlRows head, Query("SELECT COALESCE(MAX(position), 0) FROM events", {}));
   int64_t last = std::get<int64_t>(head[0][0]);
   if (event.position <= last) {

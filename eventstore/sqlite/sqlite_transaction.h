@@ -13,7 +13,10 @@ namespace rivulet::eventstore::sqlite {
 // writer thread; Reset before each unit.
 class SqliteTransaction final : public Transaction {
  public:
-  explicit SqliteTransaction(Connection& conn) : conn_(conn) {}
+  // Appends and imports refuse events larger than `max_event_bytes` (CheckEventSize)
+  // and positions beyond kMaxPosition.
+  SqliteTransaction(Connection& conn, size_t max_event_bytes)
+      : conn_(conn), max_event_bytes_(max_event_bytes) {}
 
   // Prepares for the next unit: its commit time and the hooks appends must run.
   void Reset(int64_t now_millis, const std::vector<AppendHook>* hooks);
@@ -34,8 +37,10 @@ class SqliteTransaction final : public Transaction {
   uint64_t appends() const { return appends_; }
   uint64_t events_appended() const { return events_appended_; }
   uint64_t conflicts() const { return conflicts_; }
-  // Non-zero when a statement failed in a way that may have cost the transaction.
+  // Non-zero when a statement failed in a way that may have cost the transaction, and
+  // that statement's error.
   int fatal_error() const { return fatal_error_; }
+  const Status& fatal_status() const { return fatal_status_; }
 
  private:
   Status Track(Status status);
@@ -44,6 +49,7 @@ class SqliteTransaction final : public Transaction {
   Status IdConflict(const PreparedEvent& event);
 
   Connection& conn_;
+  const size_t max_event_bytes_;
   int64_t now_millis_ = 0;
   const std::vector<AppendHook>* hooks_ = nullptr;
   int64_t max_position_ = 0;
@@ -51,6 +57,7 @@ class SqliteTransaction final : public Transaction {
   uint64_t events_appended_ = 0;
   uint64_t conflicts_ = 0;
   int fatal_error_ = 0;
+  Status fatal_status_;
 };
 
 }  // namespace rivulet::eventstore::sqlite

@@ -44,7 +44,10 @@ void PrintMessage(const std::string& message) { std::cerr << "rivulet: " << mess
 
 int ReportFailure(const Status& status) {
   PrintMessage(status.message());
-  return status.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailed;
+  // An event over server.max_body is bad input, like any other invalid argument.
+  const bool bad_input =
+      status.code() == StatusCode::kInvalidArgument || status.reason() == "too_large";
+  return bad_input ? kExitUsage : kExitFailed;
 }
 
 void InstallStopSignals() {

@@ -35,7 +35,8 @@ void PrintJsonLine(const core::Json& json);
 // "rivulet: <message>" on stderr.
 void PrintMessage(const std::string& message);
 
-// The exit code for a failed operation: 2 for bad input, 1 for everything else.
+// The exit code for a failed operation: 2 for bad input (an invalid argument, an event
+// over server.max_body), 1 for everything else.
 int ReportFailure(const Status& status);
 
 // SIGINT/SIGTERM handling for commands that run until interrupted: after

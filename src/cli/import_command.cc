@@ -28,8 +28,14 @@ Result<eventstore::RecordedEvent> ParseLine(const std::string& line) {
     if (!j.contains(f)) return Status::InvalidArgument(f + ": required");
   }
   eventstore::RecordedEvent e;
-  if (!j["position"].is_number_integer() || j["position"].get<int64_t>() < 1) {
-    return Status::InvalidArgument("position: expected an integer >= 1");
+  // Positions stay exact in JSON (kMaxPosition, 2^53 - 1); a larger one would also
+  // make SQLite pick random positions for the appends after it.
+  if (!j["position"].is_number_integer() || j["position"].get<int64_t>() < 1 ||
+      (j["position"].is_number_unsigned() &&
+       j["position"].get<uint64_t>() > static_cast<uint64_t>(eventstore::kMaxPosition))) {
+    return Status::InvalidArgument("position: expected an integer from 1 to " +
+                                   std::to_string(eventstore::kMaxPosition) +
+                                   " (2^53 - 1, the largest integer JSON carries exactly)");
   }
   e.position = j["position"].get<int64_t>();
   if (!j["stream"].is_string()) return Status::InvalidArgument("stream: expected a string");
@@ -56,9 +62,11 @@ Result<eventstore::RecordedEvent> ParseLine(const std::string& line) {
   return e;
 }
 
-// Reads and checks every line before anything is written: positions increase,
-// each stream's versions run on from 0 without gaps, ids are unique.
-Result<std::vector<eventstore::RecordedEvent>> ReadAll(std::istream& in, const std::string& name) {
+// Reads and checks every line before anything is written: positions increase and stay
+// below 2^53, each stream's versions run on from 0 without gaps, ids are unique, and
+// no event is larger than `max_event_bytes` (server.max_body).
+Result<std::vector<eventstore::RecordedEvent>> ReadAll(std::istream& in, const std::string& name,
+                                                       size_t max_event_bytes) {
   std::vector<eventstore::RecordedEvent> events;
   std::map<std::string, int64_t> next_version;
   std::set<std::string> ids;
@@ -73,6 +81,10 @@ Result<std::vector<eventstore::RecordedEvent>> ReadAll(std::istream& in, const s
     };
     auto event = ParseLine(line);
     if (!event.ok()) return where(event.status());
+    Status size = eventstore::CheckEventSize(
+        "position " + std::to_string(event->position),
+        eventstore::StoredEventBytes(event->type, event->data, event->metadata), max_event_bytes);
+    if (!size.ok()) return where(Status::InvalidArgument(size.message()));
     if (event->position <= last_position) {
       return where(Status::InvalidArgument("position " + std::to_string(event->position) +
                                            " does not follow " + std::to_string(last_position)));
@@ -102,12 +114,12 @@ int RunImport(const GlobalOptions& global, const ImportOptions& options) {
   {
     Result<std::vector<eventstore::RecordedEvent>> read = Status::Internal("unread");
     if (options.file == "-") {
-      read = ReadAll(std::cin, "stdin");
+      read = ReadAll(std::cin, "stdin", config->server.max_body);
     } else {
       std::ifstream in(options.file, std::ios::binary);
       if (!in)
         return ReportFailure(Status::InvalidArgument(options.file + ": cannot read the file"));
-      read = ReadAll(in, options.file);
+      read = ReadAll(in, options.file, config->server.max_body);
     }
     if (!read.ok()) return ReportFailure(read.status());
     events = std::move(read).value();

@@ -1,12 +1,18 @@
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#include <fstream>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <random>
 
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "core/status_macros.h"
 #include "core/time_format.h"
 #include "core/uuid.h"
+#include "eventstore/sqlite/serve_lock.h"
 #include "outbox/outbox_store.h"
 #include "projections/projection_engine.h"
 
@@ -53,6 +59,133 @@ int ReplayProjections(const config::Config& config, const ReplayOptions& options
   return kExitOk;
 }
 
+std::string Errno() { return std::strerror(errno); }
+
+// The files a SQLite store lives in; --to-file must never name one of them.
+std::vector<std::string> StoreFiles(const config::Config& config) {
+  if (config.store.backend != config::StoreConfig::Backend::kSqlite) return {};
+  const std::string db = config.store.path;
+  return {db, db + "-wal", db + "-shm", db + "-journal", db + "-serve.lock"};
+}
+
+// Where --to-file writes. A regular file (or a new one) is written as a temporary file
+// in the same folder and renamed over the target once complete and fsynced, so the
+// target is never truncated: an interrupted or failed replay leaves it as it was. A
+// target that is not a regular file (a pipe, /dev/stdout) is written in place.
+class OutputFile {
+ public:
+  // Checks `target` before anything is created or truncated: it must not be one of the
+  // store's files (by real path, and by device and inode, so symlinks, `..` and hard
+  // links are caught), nor a folder.
+  static Result<std::unique_ptr<OutputFile>> Open(const std::string& target,
+                                                  const std::vector<std::string>& store_files) {
+    const std::string real = eventstore::sqlite::ServeLock::RealPath(target);
+    struct stat target_stat {};
+    const bool exists = ::stat(real.c_str(), &target_stat) == 0;
+    for (const std::string& file : store_files) {
+      struct stat file_stat {};
+      const bool same_inode = exists && ::stat(file.c_str(), &file_stat) == 0 &&
+                              file_stat.st_dev == target_stat.st_dev &&
+                              file_stat.st_ino == target_stat.st_ino;
+      if (same_inode || eventstore::sqlite::ServeLock::RealPath(file) == real) {
+        return Status::InvalidArgument("--to-file: " + target + " is the store's own file " + file +
+                                       "; replay to another file");
+      }
+    }
+    if (exists && S_ISDIR(target_stat.st_mode)) {
+      return Status::InvalidArgument("--to-file: " + target + " is a folder");
+    }
+    std::unique_ptr<OutputFile> out(new OutputFile());
+    out->target_ = target;
+    if (exists && !S_ISREG(target_stat.st_mode)) {
+      out->fd_ = ::open(real.c_str(), O_WRONLY | O_CLOEXEC);
+      if (out->fd_ < 0) {
+        return Status::InvalidArgument("--to-file: cannot write " + target + ": " + Errno());
+      }
+      return out;
+    }
+    // Beside the real target, so the rename stays on one file system and a symlink
+    // named by --to-file keeps pointing at the new contents.
+    out->final_ = real;
+    std::filesystem::path final_path(real);
+    std::mt19937_64 random(std::random_device{}());
+    for (int attempt = 0; attempt < 100 && out->fd_ < 0; ++attempt) {
+      std::string name = "." + final_path.filename().string() + ".rivulet-" +
+                         std::to_string(::getpid()) + "-" + std::to_string(random() % 1'000'000);
+      out->temp_ = (final_path.parent_path() / name).string();
+      // 0666 less the umask, as a plain create would; an existing target's mode is
+      // copied below.
+      out->fd_ = ::open(out->temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+      if (out->fd_ < 0 && errno != EEXIST) {
+        out->temp_.clear();
+        return Status::InvalidArgument("--to-file: cannot write in the folder of " + target + ": " +
+                                       Errno());
+      }
+    }
+    if (out->fd_ < 0) {
+      out->temp_.clear();
+      return Status::Unavailable("--to-file: cannot create a temporary file beside " + target);
+    }
+    if (exists) ::fchmod(out->fd_, target_stat.st_mode & 07777);
+    return out;
+  }
+
+  ~OutputFile() {
+    if (fd_ >= 0) ::close(fd_);
+    if (!temp_.empty()) ::unlink(temp_.c_str());
+  }
+
+  Status Write(std::string_view bytes) {
+    buffer_.append(bytes);
+    return buffer_.size() >= (1 << 20) ? Flush() : Status::Ok();
+  }
+
+  // Writes what is buffered, fsyncs, and renames the temporary file over the target
+  // (then fsyncs the folder, so the rename is durable too).
+  Status Commit() {
+    RETURN_IF_ERROR(Flush());
+    if (temp_.empty()) return Status::Ok();
+    if (::fsync(fd_) != 0) return Failed("fsync");
+    ::close(fd_);
+    fd_ = -1;
+    if (::rename(temp_.c_str(), final_.c_str()) != 0) return Failed("rename");
+    temp_.clear();
+    int dir = ::open(std::filesystem::path(final_).parent_path().c_str(),
+                     O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) {
+      ::fsync(dir);
+      ::close(dir);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  OutputFile() = default;
+
+  Status Flush() {
+    size_t done = 0;
+    while (done < buffer_.size()) {
+      ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Failed("write");
+      done += static_cast<size_t>(n);
+    }
+    buffer_.clear();
+    return Status::Ok();
+  }
+
+  Status Failed(const char* what) const {
+    return Status::Unavailable("writing " + target_ + " failed (" + what + ": " + Errno() +
+                               "); the file is left as it was");
+  }
+
+  int fd_ = -1;
+  std::string target_;
+  std::string final_;  // the real path the temporary file becomes
+  std::string temp_;   // empty once renamed, or when writing in place
+  std::string buffer_;
+};
+
 Result<int64_t> ParseTime(const std::string& text, const char* option) {
   auto ms = core::ParseRfc3339(text);
   if (!ms.ok()) return ms.status().WithContext(option);
@@ -87,11 +220,11 @@ int ReplayEvents(const config::Config& config, const ReplayOptions& options, int
   if (options.from > 0) read.after.position = options.from - 1;
   if (to_position > 0) read.up_to = to_position;
 
-  std::ofstream file;
+  std::unique_ptr<OutputFile> file;
   if (!options.to_file.empty()) {
-    file.open(options.to_file, std::ios::binary | std::ios::trunc);
-    if (!file)
-      return ReportFailure(Status::InvalidArgument("--to-file: cannot write " + options.to_file));
+    auto opened = OutputFile::Open(options.to_file, StoreFiles(config));
+    if (!opened.ok()) return ReportFailure(opened.status());
+    file = std::move(opened).value();
   }
   InstallStopSignals();
   auto store = OpenStoreOrReport(config);
@@ -140,7 +273,8 @@ int ReplayEvents(const config::Config& config, const ReplayOptions& options, int
         line.clear();
         eventstore::AppendEventJson(line, event);
         line.push_back('\n');
-        file.write(line.data(), static_cast<std::streamsize>(line.size()));
+        Status wrote = file->Write(line);
+        if (!wrote.ok()) return ReportFailure(wrote);
       }
     }
     if (!messages.empty()) {
@@ -159,16 +293,10 @@ int ReplayEvents(const config::Config& config, const ReplayOptions& options, int
     if (read.up_to && read.after.position >= *read.up_to) done = true;
   }
   if (StopRequested()) return ReportFailure(Status::Cancelled("interrupted"));
-  if (destination.empty() && !options.dry_run) {
-    file.flush();
-    if (!file) return ReportFailure(Status::Unavailable("writing " + options.to_file + " failed"));
-    file.close();
-    // The file's contents are durable before we say so.
-    FILE* f = std::fopen(options.to_file.c_str(), "rb");
-    if (f != nullptr) {
-      fsync(fileno(f));
-      std::fclose(f);
-    }
+  if (file) {
+    // The file's contents are durable, and in place, before we say so.
+    Status committed = file->Commit();
+    if (!committed.ok()) return ReportFailure(committed);
   }
   progress.Finish(read.after.position);
   core::Json summary{{"events", written},

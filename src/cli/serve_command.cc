@@ -37,7 +37,8 @@ int RunServe(const GlobalOptions& global) {
   std::signal(SIGPIPE, SIG_IGN);
 
   core::MetricsRegistry metrics;
-  auto store = runtime::OpenStore(*config, &metrics);
+  // Takes the store's serve lock: a second server on the same file stops here.
+  auto store = runtime::OpenStore(*config, &metrics, nullptr, runtime::StoreRole::kServer);
   if (!store.ok()) return ReportFailure(store.status());
 
   projections::ProjectionEngine::Options engine_options;

@@ -41,6 +41,8 @@ std::string_view StatusCodeName(StatusCode code) {
       return "cancelled";
     case StatusCode::kInternal:
       return "internal";
+    case StatusCode::kDataLoss:
+      return "data_loss";
   }
   return "unknown";
 }
@@ -92,6 +94,9 @@ Status Status::Cancelled(std::string message) {
 }
 Status Status::Internal(std::string message) {
   return Status(StatusCode::kInternal, std::move(message));
+}
+Status Status::DataLoss(std::string message) {
+  return Status(StatusCode::kDataLoss, std::move(message));
 }
 
 const std::string& Status::message() const { return rep_ ? rep_->message : EmptyString(); }

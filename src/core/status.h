@@ -24,6 +24,7 @@ enum class StatusCode {
   kUnavailable,         // a database or service that may come back
   kCancelled,           // the caller or a shutdown stopped it
   kInternal,            // a bug or an invariant broken
+  kDataLoss,            // stored data is corrupt or lost; a person must restore it
 };
 
 std::string_view StatusCodeName(StatusCode code);
@@ -50,6 +51,7 @@ class [[nodiscard]] Status {
   static Status Unavailable(std::string message);
   static Status Cancelled(std::string message);
   static Status Internal(std::string message);
+  static Status DataLoss(std::string message);
 
   bool ok() const { return rep_ == nullptr; }
   StatusCode code() const { return rep_ ? rep_->code : StatusCode::kOk; }

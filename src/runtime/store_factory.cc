@@ -11,7 +11,7 @@ namespace rivulet::runtime {
 
 Result<std::unique_ptr<eventstore::EventStore>> OpenStore(const config::Config& config,
                                                           core::MetricsRegistry* metrics,
-                                                          core::Clock* clock) {
+                                                          core::Clock* clock, StoreRole role) {
   if (config.store.backend == config::StoreConfig::Backend::kPostgres) {
     return Status::Unavailable(
         "store.backend postgres is not available in this build yet; use backend: sqlite");
@@ -29,6 +29,9 @@ Result<std::unique_ptr<eventstore::EventStore>> OpenStore(const config::Config& 
   options.path = config.store.path;
   options.metrics = metrics;
   options.clock = clock;
+  options.max_event_bytes = config.server.max_body;
+  options.serve_lock = role == StoreRole::kServer;
+  options.check_integrity = role == StoreRole::kServer;
   ASSIGN_OR_RETURN(std::unique_ptr<eventstore::EventStore> store,
                    eventstore::sqlite::OpenSqliteEventStore(options));
   // Every process that appends writes the outbox rows its publish rules ask for.

@@ -30,6 +30,7 @@ HttpError ToHttpError(const Status& status) {
     case StatusCode::kFailedPrecondition:
     case StatusCode::kUnavailable:
     case StatusCode::kCancelled:
+    case StatusCode::kDataLoss:  // a corrupt store: the message says what a person must do
       return {503, "unavailable"};
     case StatusCode::kInternal:
       return {500, "internal"};

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <unordered_set>
 
+#include "core/byte_size.h"
 #include "core/status_macros.h"
 #include "sources/change_event.h"
 
@@ -117,6 +118,23 @@ Status Ingestor::Refusal(const std::vector<Mapped>& mapped, size_t first_index) 
 
 namespace {
 
+// The store refused an event of `append` as too large (details: index, bytes, limit):
+// the same refusal, naming the change it came from (`appended` maps an event of the
+// append to its change's index) the way a failed mapping does.
+Status NameTooLarge(const Status& status, const std::vector<size_t>& appended,
+                    size_t first_index) {
+  const core::Json& d = status.details();
+  if (status.reason() != "too_large" || !d.is_object() || !d.contains("index")) return status;
+  const std::string message =
+      "the event it maps to is " + std::to_string(d["bytes"].get<uint64_t>()) +
+      " bytes (type, data and metadata); the store accepts events up to " +
+      core::FormatByteSize(d["limit"].get<uint64_t>()) + " (server.max_body)";
+  const size_t index = first_index + appended.at(d["index"].get<size_t>());
+  return Status::InvalidArgument("change event " + std::to_string(index) + ": " + message)
+      .WithReason("", core::Json{{"errors", core::Json::array({core::Json{
+                                                {"index", index}, {"message", message}}})}});
+}
+
 // Errors of one change that parking can set aside. Others (the store unavailable, a
 // lost transaction, corruption) are not the change's fault: the whole unit fails and is
 // tried again.
@@ -178,8 +196,9 @@ Status Ingestor::Append(eventstore::Transaction& tx, const std::string& source,
     if (append.events.empty()) return Status::Ok();
     Status status = Status::Ok();
     if (!park) {
-      ASSIGN_OR_RETURN(eventstore::AppendResult result, tx.Append(append));
-      stats.last_position = result.position;
+      Result<eventstore::AppendResult> result = tx.Append(append);
+      if (!result.ok()) return NameTooLarge(result.status(), appended, first_index);
+      stats.last_position = result->position;
     } else {
       status = tx.Attempt([&](eventstore::Transaction& t) -> Status {
         ASSIGN_OR_RETURN(eventstore::AppendResult result, t.Append(append));

@@ -1,10 +1,19 @@
+#include <fcntl.h>
+#include <linux/fs.h>
 #include <signal.h>
+#include <sqlite3.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <set>
+#include <thread>
 
 #include "core/json.h"
+#include "core/uuid.h"
 #include "eventstore/sqlite/sqlite_event_store.h"
 #include "tests/support/rivulet_server.h"
 #include "tests/support/subprocess.h"
@@ -437,4 +446,396 @@ projections:
   REQUIRE(doc);
   CHECK(doc->status == 200);
   CHECK(Json::parse(doc->body)["count"] == 5);
+}
+
+// ---------------------------------------------------------------------------------------
+// The store's own files and limits (issue 12): one server per SQLite file, replay never
+// overwrites the store, positions below 2^53, events no larger than server.max_body,
+// corrupt and read-only files.
+
+namespace {
+
+// A `rivulet serve` config of its own (listen on a free port) on the store at `db`.
+std::string ServeConfig(const TempDir& dir, const std::string& db, const std::string& extra = "") {
+  std::string path = dir.File("serve-" + std::to_string(std::rand()) + ".yaml");
+  rivulet::testing::WriteFile(
+      path, "store:\n  path: " + db + "\nserver:\n  listen: 127.0.0.1:0\n" + extra + "\n");
+  return path;
+}
+
+// Runs `rivulet serve` expecting it to refuse: its exit code (or -1 if it kept serving
+// for a minute, then it is killed) and its stderr.
+std::pair<int, std::string> ServeExpectingRefusal(const TempDir& dir, const std::string& config) {
+  std::string err = dir.File("refused-" + std::to_string(std::rand()) + ".stderr");
+  Subprocess serve({RivuletBinary(), "serve", "-c", config}, err);
+  auto code = serve.Wait(std::chrono::seconds(60));
+  if (!code) {
+    serve.Signal(SIGKILL);
+    serve.Wait();
+  }
+  return {code.value_or(-1), rivulet::testing::ReadFile(err)};
+}
+
+// The port a freshly started `rivulet serve` listens on (its first stdout line).
+int ListeningPort(Subprocess& serve) {
+  auto line = serve.ReadLine(std::chrono::seconds(60));
+  REQUIRE(line);
+  std::string listen = Json::parse(*line)["listening"];
+  return std::stoi(listen.substr(listen.rfind(':') + 1));
+}
+
+// Fills a store file with `count` events of ~500 bytes, directly.
+void FillStoreFile(const std::string& db, int count) {
+  rivulet::eventstore::sqlite::SqliteStoreOptions options;
+  options.path = db;
+  std::filesystem::create_directories(std::filesystem::path(db).parent_path());
+  auto store = rivulet::eventstore::sqlite::OpenSqliteEventStore(options);
+  REQUIRE(store.ok());
+  for (int done = 0; done < count; done += 1000) {
+    rivulet::eventstore::AppendRequest r;
+    r.stream = "filled-" + std::to_string(done);
+    for (int i = 0; i < 1000 && done + i < count; ++i) {
+      rivulet::eventstore::EventData e;
+      e.type = "Filled";
+      e.data = Json{{"i", done + i}, {"padding", std::string(400, 'p')}};
+      r.events.push_back(std::move(e));
+    }
+    REQUIRE((*store)->Append(r).ok());
+  }
+}
+
+// Overwrites a 4 KiB page in the middle of the events table's leaves with garbage.
+void CorruptMiddleOfEvents(const std::string& db) {
+  sqlite3* conn = nullptr;
+  REQUIRE(sqlite3_open_v2(db.c_str(), &conn, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  std::vector<int64_t> pages;
+  sqlite3_stmt* stmt = nullptr;
+  REQUIRE(sqlite3_prepare_v2(conn,
+                             "SELECT pageno FROM dbstat WHERE name = 'events' AND pagetype = "
+                             "'leaf' ORDER BY pageno",
+                             -1, &stmt, nullptr) == SQLITE_OK);
+  while (sqlite3_step(stmt) == SQLITE_ROW) pages.push_back(sqlite3_column_int64(stmt, 0));
+  sqlite3_finalize(stmt);
+  sqlite3_close(conn);
+  REQUIRE(pages.size() > 10);
+  std::fstream file(db, std::ios::in | std::ios::out | std::ios::binary);
+  file.seekp((pages[pages.size() / 2] - 1) * 4096);
+  std::string garbage(4096, '\0');
+  for (size_t i = 0; i < garbage.size(); ++i) garbage[i] = static_cast<char>((i * 131 + 7) % 251);
+  file.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+  file.flush();
+  REQUIRE(file);
+}
+
+}  // namespace
+
+TEST_CASE("CLI: a second rivulet serve on the same SQLite file refuses to start, by any path",
+          "[cli][serve_lock]") {
+  rivulet::testing::RivuletServer server;
+  auto client = server.Client();
+  const std::string db = server.dir().File("rivulet.db");
+  TempDir other;
+  std::filesystem::create_symlink(db, other.File("link.db"));
+  std::filesystem::create_directories(server.dir().File("sub"));
+  for (const std::string& path :
+       {db, other.File("link.db"), server.dir().File("sub/../rivulet.db")}) {
+    INFO(path);
+    auto [code, err] = ServeExpectingRefusal(other, ServeConfig(other, path));
+    CHECK(code == 1);
+    CHECK_THAT(err, Catch::Contains("is already served by another rivulet serve (pid " +
+                                    std::to_string(server.process().pid()) + ")"));
+    // The first goes on serving.
+    auto appended =
+        client->Post("/v1/streams/s", R"({"events":[{"type":"T","data":{}}]})", "application/json");
+    REQUIRE(appended);
+    CHECK(appended->status == 201);
+  }
+  // CLI commands still work beside it.
+  CHECK(RunCommand({RivuletBinary(), "append", "s", "FromCli", "-c", server.config_path()})
+            .exit_code == 0);
+
+  // A crashed server leaves no lock behind: the next one starts at once.
+  server.Crash();
+  Subprocess next({RivuletBinary(), "serve", "-c", ServeConfig(other, other.File("link.db"))},
+                  other.File("next.stderr"));
+  int port = ListeningPort(next);
+  httplib::Client again("127.0.0.1", port);
+  auto read = again.Get("/v1/streams/s");
+  REQUIRE(read);
+  CHECK(read->status == 200);
+  CHECK(Json::parse(read->body)["events"].size() == 4);
+  next.Signal(SIGTERM);
+  CHECK(next.Wait() == 0);
+}
+
+TEST_CASE("CLI: replay --to-file refuses the store's own files, and the store stays intact",
+          "[cli][replay]") {
+  rivulet::testing::RivuletServer server;
+  auto client = server.Client();
+  for (int i = 0; i < 5; ++i) {
+    REQUIRE(
+        client
+            ->Post("/v1/streams/kept", R"({"events":[{"type":"T","data":{}}]})", "application/json")
+            ->status == 201);
+  }
+  const std::string db = server.dir().File("rivulet.db");
+  const auto size_before = std::filesystem::file_size(db);
+  std::filesystem::create_symlink(db, server.dir().File("link.db"));
+  std::filesystem::create_hard_link(db, server.dir().File("hard.db"));
+  std::filesystem::create_directories(server.dir().File("sub"));
+  for (const std::string& target :
+       {db, db + "-wal", db + "-shm", server.dir().File("link.db"), server.dir().File("hard.db"),
+        server.dir().File("sub/../rivulet.db")}) {
+    INFO(target);
+    auto refused =
+        RunCommand({RivuletBinary(), "replay", "--to-file", target, "-c", server.config_path()});
+    CHECK(refused.exit_code == 2);
+    CHECK_THAT(refused.err, Catch::Contains("is the store's own file"));
+    CHECK(refused.out.empty());
+  }
+  CHECK(std::filesystem::file_size(db) == size_before);
+  // The server still reads and appends.
+  auto health = client->Get("/v1/health");
+  REQUIRE(health);
+  CHECK(health->status == 200);
+  REQUIRE(
+      client->Post("/v1/streams/kept", R"({"events":[{"type":"T","data":{}}]})", "application/json")
+          ->status == 201);
+  auto read = client->Get("/v1/streams/kept");
+  REQUIRE(read);
+  CHECK(Json::parse(read->body)["events"].size() == 6);
+  // A replay into a file of its own still works, through a symlink too.
+  rivulet::testing::WriteFile(server.dir().File("out.jsonl"), "old\n");
+  std::filesystem::create_symlink(server.dir().File("out.jsonl"), server.dir().File("out-link"));
+  auto replayed = RunCommand({RivuletBinary(), "replay", "--to-file", server.dir().File("out-link"),
+                              "-c", server.config_path()});
+  INFO(replayed.err);
+  REQUIRE(replayed.exit_code == 0);
+  CHECK(std::filesystem::is_symlink(server.dir().File("out-link")));
+  CHECK(Lines(rivulet::testing::ReadFile(server.dir().File("out.jsonl"))).size() == 6);
+}
+
+TEST_CASE("CLI: an interrupted replay --to-file leaves the old target as it was", "[cli][replay]") {
+  CliEnv env;
+  FillStoreFile(env.dir.File("data/rivulet.db"), 100'000);
+  const std::string target = env.dir.File("replayed.jsonl");
+  rivulet::testing::WriteFile(target, "the previous replay\n");
+  Subprocess replay({RivuletBinary(), "replay", "--to-file", target, "-c", env.config},
+                    env.dir.File("replay.stderr"));
+  // Interrupt it once it has started writing somewhere.
+  auto started = [&] {
+    if (rivulet::testing::ReadFile(target) != "the previous replay\n") return true;
+    for (const auto& entry : std::filesystem::directory_iterator(env.dir.path())) {
+      if (entry.path().filename().string().rfind(".replayed.jsonl.", 0) == 0 &&
+          entry.file_size() > 0) {
+        return true;
+      }
+    }
+    return false;
+  };
+  for (int i = 0; i < 6000 && !started() && replay.running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(replay.running());  // else the machine replayed 100,000 events in no time
+  replay.Signal(SIGINT);
+  auto code = replay.Wait();
+  CHECK(code == 1);
+  CHECK(rivulet::testing::ReadFile(target) == "the previous replay\n");
+  for (const auto& entry : std::filesystem::directory_iterator(env.dir.path())) {
+    CHECK(entry.path().filename().string().rfind(".replayed.jsonl.", 0) != 0);
+  }
+  // Run to completion, it replaces the file.
+  auto full = env.Run({"replay", "--to-file", target});
+  REQUIRE(full.exit_code == 0);
+  CHECK(Lines(full.out)[0]["events"] == 100'000);
+  CHECK(rivulet::testing::ReadFile(target).size() > 100'000 * 400);
+}
+
+TEST_CASE("CLI: import refuses positions beyond 2^53 - 1 before writing, and appends stop there",
+          "[cli][export]") {
+  CliEnv env;
+  auto line = [](int64_t position, const std::string& stream, int version) {
+    return Json{{"position", position},       {"stream", stream},
+                {"version", version},         {"id", rivulet::core::Uuid::NewV4().ToString()},
+                {"type", "Imported"},         {"data", Json::object()},
+                {"metadata", Json::object()}, {"recorded_at", "2024-01-01T00:00:00.000Z"}}
+               .dump() +
+           "\n";
+  };
+  const int64_t max = (int64_t{1} << 53) - 1;
+  for (int64_t beyond : {max + 1, INT64_MAX - 1}) {
+    INFO(beyond);
+    std::string file = env.dir.File("far.jsonl");
+    rivulet::testing::WriteFile(file, line(1, "a", 0) + line(beyond, "a", 1));
+    auto refused = env.Run({"import", file});
+    CHECK(refused.exit_code == 2);
+    CHECK_THAT(refused.err, Catch::Contains("far.jsonl:2: position: expected an integer from 1 to "
+                                            "9007199254740991"));
+    CHECK(env.Run({"export"}).out.empty());
+  }
+  // Up to the limit it imports; then one more append fits, and the next is refused.
+  std::string file = env.dir.File("near.jsonl");
+  rivulet::testing::WriteFile(file, line(1, "a", 0) + line(max - 1, "a", 1));
+  auto imported = env.Run({"import", file});
+  INFO(imported.err);
+  REQUIRE(imported.exit_code == 0);
+  auto last = env.Run({"append", "a", "Last"});
+  REQUIRE(last.exit_code == 0);
+  CHECK(Lines(last.out)[0]["position"] == max);
+  auto full = env.Run({"append", "a", "TooMany"});
+  CHECK(full.exit_code == 1);
+  CHECK_THAT(full.err, Catch::Contains("beyond the largest position 9007199254740991"));
+  auto exported = Lines(env.Run({"export"}).out);
+  REQUIRE(exported.size() == 3);
+  CHECK(exported[2]["position"] == max);
+}
+
+TEST_CASE("CLI: ingest, import and append refuse an event larger than server.max_body",
+          "[cli][limits]") {
+  CliEnv env;
+  rivulet::testing::WriteFile(env.config, R"(store:
+  path: ./data/rivulet.db
+server:
+  max_body: 1KiB
+sources:
+  - { name: api, type: http }
+mappings:
+  - source: api
+    match: { ns.coll: orders }
+    stream: "order-${documentKey.id}"
+    type: "Order${operationType|pascal}"
+    data: { after: "${fullDocument}" }
+)");
+  auto change = [](int id, size_t padding) {
+    return Json{{"_id", "c-" + std::to_string(id)},
+                {"operationType", "insert"},
+                {"ns", {{"db", "shop"}, {"coll", "orders"}}},
+                {"documentKey", {{"id", id}}},
+                {"fullDocument", {{"id", id}, {"note", std::string(padding, 'n')}}}}
+               .dump() +
+           "\n";
+  };
+  std::string changes = env.dir.File("changes.jsonl");
+  rivulet::testing::WriteFile(changes, change(1, 10) + change(2, 10) + change(3, 1200));
+  auto ingested = env.Run({"ingest", "api", changes});
+  CHECK(ingested.exit_code == 2);
+  CHECK_THAT(ingested.err, Catch::Contains("changes.jsonl:3: "));
+  CHECK_THAT(ingested.err, Catch::Contains("up to 1KiB (server.max_body)"));
+  CHECK_THAT(ingested.err, Catch::Contains("nothing of lines 1-3 was written"));
+  CHECK(env.Run({"export"}).out.empty());
+
+  std::string events = env.dir.File("events.jsonl");
+  auto event = [](int64_t position, int version, size_t padding) {
+    return Json{{"position", position},       {"stream", "big"},
+                {"version", version},         {"id", rivulet::core::Uuid::NewV4().ToString()},
+                {"type", "Imported"},         {"data", {{"note", std::string(padding, 'n')}}},
+                {"metadata", Json::object()}, {"recorded_at", "2024-01-01T00:00:00.000Z"}}
+               .dump() +
+           "\n";
+  };
+  rivulet::testing::WriteFile(events, event(1, 0, 10) + event(2, 1, 1100) + event(3, 2, 10));
+  auto imported = env.Run({"import", events});
+  CHECK(imported.exit_code == 2);
+  CHECK_THAT(imported.err, Catch::Contains("events.jsonl:2: position 2: the event is"));
+  CHECK_THAT(imported.err, Catch::Contains("up to 1KiB (server.max_body)"));
+  CHECK(env.Run({"export"}).out.empty());
+
+  auto appended = env.Run({"append", "big", "T", Json{{"note", std::string(1100, 'n')}}.dump()});
+  CHECK(appended.exit_code == 2);
+  CHECK_THAT(appended.err, Catch::Contains("up to 1KiB (server.max_body)"));
+  CHECK(env.Run({"export"}).out.empty());
+  // Under the limit, all three work.
+  rivulet::testing::WriteFile(changes, change(1, 10));
+  CHECK(env.Run({"ingest", "api", changes}).exit_code == 0);
+}
+
+TEST_CASE(
+    "CLI: serve refuses a store corrupted mid-file, and one corrupted while serving answers 503",
+    "[cli][corruption]") {
+  TempDir dir;
+  const std::string db = dir.File("corrupt.db");
+  FillStoreFile(db, 5000);
+  CorruptMiddleOfEvents(db);
+  auto [code, err] = ServeExpectingRefusal(dir, ServeConfig(dir, db));
+  CHECK(code == 1);
+  CHECK_THAT(err, Catch::Contains("corrupt.db is corrupt"));
+
+  // Damaged while a server runs: reads that reach the page, appends and health answer
+  // 503 with the reason, never 200 or 500.
+  rivulet::testing::RivuletServer server("", "", false);
+  FillStoreFile(server.dir().File("rivulet.db"), 5000);
+  server.Start();
+  auto client = server.Client();
+  CorruptMiddleOfEvents(server.dir().File("rivulet.db"));
+  int status = 200;
+  std::string token;
+  for (int page = 0; page < 10 && status == 200; ++page) {
+    auto res = client->Get("/v1/events?limit=1000" + (token.empty() ? "" : "&after=" + token));
+    REQUIRE(res);
+    status = res->status;
+    if (status == 200) token = Json::parse(res->body)["resume_token"];
+    if (status != 200) CHECK_THAT(res->body, Catch::Contains("is corrupt"));
+  }
+  CHECK(status == 503);
+  auto append = client->Post("/v1/streams/after", R"({"events":[{"type":"T","data":{}}]})",
+                             "application/json");
+  REQUIRE(append);
+  CHECK(append->status == 503);
+  CHECK(Json::parse(append->body)["error"] == "unavailable");
+  CHECK_THAT(append->body, Catch::Contains("is corrupt"));
+  auto health = client->Get("/v1/health");
+  REQUIRE(health);
+  CHECK(health->status == 503);
+  CHECK_THAT(health->body, Catch::Contains("is corrupt"));
+}
+
+TEST_CASE("CLI: serve on a database file it cannot write answers appends 503, reads 200",
+          "[cli][read_only]") {
+  TempDir dir;
+  const std::string db = dir.File("ro.db");
+  FillStoreFile(db, 100);
+  const std::string config = ServeConfig(dir, db);
+  {
+    // Served once, so every component's tables exist: starting needs no write.
+    Subprocess first({RivuletBinary(), "serve", "-c", config}, dir.File("first.stderr"));
+    ListeningPort(first);
+    first.Signal(SIGTERM);
+    REQUIRE(first.Wait() == 0);
+  }
+  // chattr +i: even root cannot write the file (tests run as root, which ignores modes).
+  int fd = ::open(db.c_str(), O_RDONLY);
+  REQUIRE(fd >= 0);
+  int flags = 0;
+  bool immutable = ::ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0;
+  int with_immutable = flags | FS_IMMUTABLE_FL;
+  immutable = immutable && ::ioctl(fd, FS_IOC_SETFLAGS, &with_immutable) == 0;
+  struct Restore {
+    int fd, flags;
+    bool set;
+    ~Restore() {
+      if (set) ::ioctl(fd, FS_IOC_SETFLAGS, &flags);
+      ::close(fd);
+    }
+  } restore{fd, flags, immutable};
+  if (!immutable) {
+    WARN("chattr +i is not available here; skipped");
+    return;
+  }
+  Subprocess serve({RivuletBinary(), "serve", "-c", config}, dir.File("ro.stderr"));
+  int port = ListeningPort(serve);
+  httplib::Client client("127.0.0.1", port);
+  auto read = client.Get("/v1/streams/filled-0?limit=5");
+  REQUIRE(read);
+  CHECK(read->status == 200);
+  auto append =
+      client.Post("/v1/streams/s", R"({"events":[{"type":"T","data":{}}]})", "application/json");
+  REQUIRE(append);
+  CHECK(append->status == 503);
+  CHECK(Json::parse(append->body)["error"] == "unavailable");
+  CHECK_THAT(append->body, Catch::Contains("cannot be written"));
+  auto health = client.Get("/v1/health");
+  REQUIRE(health);
+  CHECK(health->status == 503);
+  serve.Signal(SIGTERM);
+  CHECK(serve.Wait() == 0);
 }

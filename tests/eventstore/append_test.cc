@@ -4,6 +4,7 @@
 
 #include "core/clock.h"
 #include "core/metrics.h"
+#include "core/status_macros.h"
 #include "eventstore/sqlite/sqlite_event_store.h"
 #include "tests/support/test_store.h"
 
@@ -360,4 +361,132 @@ TEST_CASE("append metrics count appends, events, conflicts and latency", "[appen
   CHECK_THAT(text, Catch::Contains("rivulet_append_conflicts_total 1\n"));
   CHECK_THAT(text, Catch::Contains("rivulet_append_latency_seconds_count 1\n"));
   CHECK_THAT(text, Catch::Contains("rivulet_log_head_position 3\n"));
+}
+
+// Limits every path shares: the largest event, and the largest position.
+
+namespace {
+
+std::unique_ptr<EventStore> OpenLimited(const TempDir& dir, size_t max_event_bytes) {
+  sqlite::SqliteStoreOptions options;
+  options.path = testing::SqlitePath(dir);
+  options.max_event_bytes = max_event_bytes;
+  auto store = sqlite::OpenSqliteEventStore(options);
+  REQUIRE(store.ok());
+  return std::move(store).value();
+}
+
+RecordedEvent Recorded(int64_t position, const std::string& stream, int64_t version,
+                       std::string data = "{}") {
+  RecordedEvent e;
+  e.position = position;
+  e.stream = stream;
+  e.version = version;
+  e.id = core::Uuid::NewV4();
+  e.type = "Imported";
+  e.data = std::move(data);
+  e.metadata = "{}";
+  e.recorded_at = 1'700'000'000'000;
+  return e;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "an event larger than the store's limit is refused on every write path, nothing "
+    "of its unit written",
+    "[append][limits]") {
+  TempDir dir;
+  auto store = OpenLimited(dir, 2048);
+  AppendRequest request = MakeAppend("big", 3);
+  request.events[1].data["blob"] = std::string(3000, 'b');
+
+  // Append: 413 over HTTP, the event named.
+  auto refused = store->Append(request);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.status().code() == StatusCode::kResourceExhausted);
+  CHECK(refused.status().reason() == "too_large");
+  CHECK(refused.status().details()["index"] == 1);
+  CHECK(refused.status().details()["limit"] == 2048);
+  CHECK_THAT(refused.status().message(), Catch::StartsWith("events[1]: the event is 30"));
+  CHECK_THAT(refused.status().message(), Catch::Contains("up to 2KiB (server.max_body)"));
+
+  // Inside a unit (sources, sagas): the unit rolls back with what it wrote before.
+  Status unit = store->Write([&](Transaction& tx) -> Status {
+    auto ok = tx.Append(MakeAppend("before", 1));
+    if (!ok.ok()) return ok.status();
+    return tx.Append(request).status();
+  });
+  CHECK(unit.code() == StatusCode::kResourceExhausted);
+
+  // Import (restoring an export).
+  Status imported = store->Write([&](Transaction& tx) -> Status {
+    RETURN_IF_ERROR(tx.Import(Recorded(1, "restored", 0)));
+    return tx.Import(Recorded(2, "restored", 1, "{\"blob\":\"" + std::string(3000, 'b') + "\"}"));
+  });
+  CHECK(imported.code() == StatusCode::kResourceExhausted);
+  CHECK_THAT(imported.message(), Catch::Contains("event at position 2"));
+
+  CHECK(store->HeadPosition() == 0);
+  for (const char* stream : {"big", "before", "restored"}) {
+    CHECK(store->ReadStream({stream, false, 0, 10}).status().code() == StatusCode::kNotFound);
+  }
+  // At the limit exactly: accepted.
+  AppendRequest fits = MakeAppend("fits", 1);
+  fits.events[0].type = "T";
+  fits.events[0].data = core::Json{{"b", std::string(2048 - 1 - 2 - 8, 'b')}};  // {"b":"..."}
+  CHECK(store->Append(fits).ok());
+}
+
+TEST_CASE(
+    "positions stay at or below 2^53 - 1: imports beyond it and appends past it are "
+    "refused",
+    "[append][limits]") {
+  TempDir dir;
+  auto store = OpenTestStore("sqlite", dir);
+  for (int64_t beyond : {kMaxPosition + 1, (int64_t{1} << 62), INT64_MAX - 1}) {
+    INFO(beyond);
+    Status refused =
+        store->Write([&](Transaction& tx) { return tx.Import(Recorded(beyond, "far", 0)); });
+    CHECK(refused.code() == StatusCode::kResourceExhausted);
+    CHECK_THAT(refused.message(), Catch::Contains("beyond the largest position 9007199254740991"));
+  }
+  CHECK(store->HeadPosition() == 0);
+
+  // Up to the limit: fine, then the log is full.
+  REQUIRE(
+      store
+          ->Write([&](Transaction& tx) { return tx.Import(Recorded(kMaxPosition - 1, "near", 0)); })
+          .ok());
+  auto last = store->Append(MakeAppend("near", 1));
+  REQUIRE(last.ok());
+  CHECK(last->position == kMaxPosition);
+  auto full = store->Append(MakeAppend("near", 2));
+  REQUIRE_FALSE(full.ok());
+  CHECK(full.status().code() == StatusCode::kResourceExhausted);
+  CHECK(full.status().reason() == "positions_exhausted");
+  CHECK(store->ReadStream({"near", false, 0, 10})->events.size() == 2);
+  CHECK(store->HeadPosition() == kMaxPosition);
+}
+
+TEST_CASE("a store whose log already passed 2^53 - 1 refuses writes at open", "[append][limits]") {
+  TempDir dir;
+  { OpenTestStore("sqlite", dir); }
+  {
+    // As an older binary's import left it.
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(testing::SqlitePath(dir).c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db,
+                         "INSERT INTO events VALUES (9223372036854775806, 'far', 0, "
+                         "randomblob(16), 'T', '{}', '{}', 0)",
+                         nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto store = OpenTestStore("sqlite", dir);
+  CHECK(store->ReadStream({"far", false, 0, 10}).ok());
+  auto refused = store->Append(MakeAppend("next", 1));
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.status().code() == StatusCode::kFailedPrecondition);
+  CHECK_THAT(refused.status().message(), Catch::Contains("beyond the largest position"));
+  CHECK(store->Health().code() == StatusCode::kFailedPrecondition);
 }
