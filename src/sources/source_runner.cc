@@ -67,6 +67,7 @@ void SourceRunner::SetState(const config::SourceConfig& source, const Status& en
                  "; fix the mappings or the input, or set on_error: dead_letter";
       break;
     case StatusCode::kFailedPrecondition:
+    case StatusCode::kDataLoss:
       c.health = core::ComponentHealth::kFailed;
       break;
     default:
