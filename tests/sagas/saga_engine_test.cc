@@ -379,6 +379,11 @@ TEST_CASE("a trigger that can start no instance is refused once, visibly; later 
   trigger({{"order_id", "o-9"}});
   rig.engine().Wake();
   rig.WaitForStatus("o-9", {"completed"});
+  // The trigger checkpoint is past them (it used to stay before them, so that every
+  // pass, and every restart, tried them again).
+  auto checkpoint = sagas::SagaTables::StoredCheckpoint(rig.store(), "triggers");
+  REQUIRE(checkpoint.ok());
+  CHECK(*checkpoint > bad.back());
   auto refused = [](core::MetricsRegistry& registry) {
     return registry.GetCounter("rivulet_saga_triggers_refused_total", "", {{"saga", "order"}})
         .value();
