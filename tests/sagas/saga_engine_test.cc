@@ -352,7 +352,7 @@ class StderrCapture {
 };
 }  // namespace
 
-TEST_CASE("a trigger that can start no instance is refused once, visibly; later triggers run",
+TEST_CASE("a trigger that can start no instance is refused once and visibly, and later ones run",
           "[sagas][engine][triggers]") {
   // The registries outlive the rig, whose engine they serve.
   core::MetricsRegistry metrics, after_restart;
