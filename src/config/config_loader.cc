@@ -619,9 +619,9 @@ Result<Config> LoadConfigString(std::string_view yaml, const std::string& file,
   }
   YAML::Mark over = YAML::Mark::null_mark();
   if (!CountExpandedNodes(yaml, kMaxConfigNodes, &over)) {
-    return ConfigError(At(file, over) + ": aliases expand the config past " +
-                       std::to_string(kMaxConfigNodes) +
-                       " nodes; a config is far smaller (is an alias repeated in a loop?)");
+    return ConfigError(At(file, over) + ": the config passes " + std::to_string(kMaxConfigNodes) +
+                       " nodes here, counting each alias as the nodes it repeats; a config is "
+                       "far smaller (do aliases repeat aliases?)");
   }
   YAML::Node root;
   try {
