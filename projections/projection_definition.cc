@@ -1,8 +1,11 @@
 #include "projections/projection_definition.h"
 
+#include <cctype>
+#include <map>
 #include <set>
 
 #include "core/digest.h"
+#include "core/resource_name.h"
 
 namespace rivulet::projections {
 
@@ -167,16 +170,11 @@ class Compiler {
     if (const Json* name = reader_.Member(*object, path, "name", true)) {
       std::string name_path = JsonReader::Join(path, "name");
       if (auto s = reader_.String(*name, name_path)) {
-        bool ok = !s->empty() && s->size() <= 64;
-        for (char c : *s) {
-          ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      c == '_' || c == '-');
-        }
-        if (ok)
+        // Table names derive from it (projection_tables.h).
+        if (core::IsResourceName(*s))
           def.name = *s;
         else
-          reader_.AddError(
-              name_path, "expected a name of 1-64 letters, digits, '_' or '-', got \"" + *s + "\"");
+          reader_.AddError(name_path, core::ResourceNameError(*s));
       }
     }
     if (const Json* from = reader_.Member(*object, path, "from")) {
@@ -207,13 +205,19 @@ class Compiler {
     if (const Json* indexes = reader_.Member(*object, path, "indexes")) {
       std::string indexes_path = JsonReader::Join(path, "indexes");
       if (auto fields = reader_.StringList(*indexes, indexes_path)) {
-        std::set<std::string> seen;
+        // Each index is a column named for its field, and SQLite compares column names
+        // without case: "Status" and "status" cannot both have one.
+        std::map<std::string, std::string> seen;  // lower-cased -> as written
         for (size_t i = 0; i < fields->size(); ++i) {
           const std::string& f = (*fields)[i];
           std::string here = JsonReader::Index(indexes_path, i);
           if (!Field(here, f, true)) continue;
-          if (!seen.insert(f).second) {
-            reader_.AddError(here, "index on " + f + " declared twice");
+          std::string folded = f;
+          for (char& c : folded) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          if (auto [it, inserted] = seen.emplace(folded, f); !inserted) {
+            reader_.AddError(here, it->second == f ? "index on " + f + " declared twice"
+                                                   : "index on " + f + " and on " + it->second +
+                                                         " (indexes ignore case)");
             continue;
           }
           def.indexes.push_back(f);

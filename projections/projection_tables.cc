@@ -36,8 +36,8 @@ const std::vector<eventstore::Migration>& Migrations() {
   return *migrations;
 }
 
-// Identifiers are built from projection names and document fields, which are
-// validated to letters, digits, '_' and '-'; quoting keeps '-' legal.
+// Identifiers are built from projection names ([a-z][a-z0-9_]*), document fields
+// (letters, digits, '_') and '$'; quoting keeps any of them legal.
 std::string Quote(const std::string& identifier) { return "\"" + identifier + "\""; }
 
 constexpr const char* kColumns =
@@ -86,6 +86,98 @@ int StructuredCount(const core::Json& doc, const std::vector<std::string>& index
   return count;
 }
 
+// The prefix of a generation's index names: "proj_<name>$g<N>", whatever its role, so
+// that a candidate's indexes never meet the live copy's and keep their names on a swap.
+std::string IndexPrefix(const Generation& g) {
+  return ProjectionTables::LiveTable(g.name) + "$g" + std::to_string(g.generation);
+}
+
+// Whether the schema holds an object called exactly `name` (any type).
+Result<bool> SchemaHas(eventstore::Transaction& tx, const std::string& name) {
+  ASSIGN_OR_RETURN(SqlRows rows, tx.Query("SELECT 1 FROM sqlite_schema WHERE name = $1", {name}));
+  return !rows.empty();
+}
+
+// Makes room for table `table`. SQLite compares names without case, and tables share
+// one namespace with indexes, so any object spelled the same in any case blocks it:
+//  - a table of this very copy (the same spelling), left over, is dropped, as before;
+//  - an object of the scheme before this one (a "proj_" name without '$': a table of a
+//    projection whose name differed only in case, "proj_Orders", or an index such as
+//    "proj_a__i_x" that a projection named "a__i_x" would now meet) is renamed to
+//    "<its name>$legacy", out of this scheme's way, keeping its rows;
+//  - anything else (a table that is not Rivulet's) is refused.
+Status ClearTableName(eventstore::Transaction& tx, const std::string& table) {
+  ASSIGN_OR_RETURN(
+      SqlRows rows,
+      tx.Query("SELECT type, name, sql FROM sqlite_schema WHERE name = $1 COLLATE NOCASE",
+               {table}));
+  for (const SqlRow& row : rows) {
+    const std::string& type = std::get<std::string>(row[0]);
+    const std::string& name = std::get<std::string>(row[1]);
+    if (type == "table" && name == table) {
+      RETURN_IF_ERROR(MoveStatistics(tx, table));
+      RETURN_IF_ERROR(tx.ExecuteScript("DROP TABLE " + Quote(table) + ";"));
+      continue;
+    }
+    const std::string* sql = std::get_if<std::string>(&row[2]);
+    const bool legacy = name.rfind("proj_", 0) == 0 && name.find('$') == std::string::npos;
+    const std::string renamed = name + "$legacy";
+    if (legacy && type == "table") {
+      RETURN_IF_ERROR(
+          tx.ExecuteScript("ALTER TABLE " + Quote(name) + " RENAME TO " + Quote(renamed) + ";"));
+      RETURN_IF_ERROR(MoveStatistics(tx, name, renamed));
+      continue;
+    }
+    const size_t at = sql == nullptr ? std::string::npos : sql->find(Quote(name));
+    if (legacy && type == "index" && at != std::string::npos) {
+      // No ALTER INDEX in SQLite: the index is made again under its new name.
+      std::string create = *sql;
+      create.replace(at, Quote(name).size(), Quote(renamed));
+      RETURN_IF_ERROR(tx.ExecuteScript("DROP INDEX " + Quote(name) + "; " + create + ";"));
+      ASSIGN_OR_RETURN(SqlRows stat,
+                       tx.Query("SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_stat1'", {}));
+      if (!stat.empty()) {
+        RETURN_IF_ERROR(
+            tx.Execute("UPDATE sqlite_stat1 SET idx = $1 WHERE idx = $2", {renamed, name}));
+      }
+      continue;
+    }
+    return Status::FailedPrecondition("cannot create table " + table + ": the database has " +
+                                      type + " " + name +
+                                      " already (SQLite compares names without case)");
+  }
+  return Status::Ok();
+}
+
+// Stores made before projection names followed SPEC section 4 named a candidate's table
+// "proj_<name>__g<N>", which a projection called "<name>__g<N>" would now share; a
+// candidate still being built is moved to its current name.
+Status RenameLegacyCandidates(eventstore::EventStore& store) {
+  ASSIGN_OR_RETURN(SqlRows candidates,
+                   store.Query("SELECT g.name, g.generation FROM projection_generations g "
+                               "JOIN sqlite_schema s ON s.type = 'table' AND s.name = 'proj_' || "
+                               "g.name || '__g' || g.generation WHERE g.role = 'candidate'",
+                               {}));
+  for (const SqlRow& row : candidates) {
+    Generation g;
+    g.name = std::get<std::string>(row[0]);
+    g.generation = std::get<int64_t>(row[1]);
+    g.role = "candidate";
+    const std::string legacy =
+        ProjectionTables::LiveTable(g.name) + "__g" + std::to_string(g.generation);
+    const std::string current = ProjectionTables::TableOf(g);
+    RETURN_IF_ERROR(store.Write([&](eventstore::Transaction& tx) -> Status {
+      ASSIGN_OR_RETURN(bool has_legacy, SchemaHas(tx, legacy));
+      ASSIGN_OR_RETURN(bool has_current, SchemaHas(tx, current));
+      if (!has_legacy || has_current) return Status::Ok();  // another process did it
+      RETURN_IF_ERROR(
+          tx.ExecuteScript("ALTER TABLE " + Quote(legacy) + " RENAME TO " + Quote(current) + ";"));
+      return MoveStatistics(tx, legacy, current);
+    }));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status ProjectionTables::Migrate(eventstore::EventStore& store) {
@@ -93,14 +185,15 @@ Status ProjectionTables::Migrate(eventstore::EventStore& store) {
     return Status::Unavailable("projections need the sqlite store backend in this build");
   }
   RETURN_IF_ERROR(store.ApplyMigrations("projections", Migrations()));
-  return eventstore::DeadLetters::Migrate(store);
+  RETURN_IF_ERROR(eventstore::DeadLetters::Migrate(store));
+  return RenameLegacyCandidates(store);
 }
 
 std::string ProjectionTables::LiveTable(const std::string& name) { return "proj_" + name; }
 
 std::string ProjectionTables::TableOf(const Generation& g) {
   if (g.role == "live") return LiveTable(g.name);
-  return LiveTable(g.name) + "__g" + std::to_string(g.generation);
+  return LiveTable(g.name) + "$g" + std::to_string(g.generation);
 }
 
 std::string ProjectionTables::FieldColumn(const std::string& field) { return Quote("f_" + field); }
@@ -140,9 +233,10 @@ Status ProjectionTables::Create(eventstore::Transaction& tx, const Generation& g
       {g.name, g.generation, g.role, core::DumpJson(g.definition), g.hash, g.position, end, g.owner,
        g.lease_until, now}));
   const std::string table = TableOf(g);
-  RETURN_IF_ERROR(MoveStatistics(tx, table));
+  const std::string index = IndexPrefix(g);
+  RETURN_IF_ERROR(ClearTableName(tx, table));
   std::string ddl =
-      "DROP TABLE IF EXISTS " + Quote(table) + "; CREATE TABLE " + Quote(table) +
+      "CREATE TABLE " + Quote(table) +
       " (key TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL, structured INTEGER NOT NULL DEFAULT 0";
   for (const std::string& field : indexes) {
     if (field == "_key") continue;  // the primary key
@@ -152,10 +246,10 @@ Status ProjectionTables::Create(eventstore::Transaction& tx, const Generation& g
   ddl += ") WITHOUT ROWID;";
   for (const std::string& field : indexes) {
     if (field == "_key") continue;
-    ddl += "CREATE INDEX " + Quote(table + "__i_" + field) + " ON " + Quote(table) + " (" +
+    ddl += "CREATE INDEX " + Quote(index + "$f_" + field) + " ON " + Quote(table) + " (" +
            FieldColumn(field) + ", key);";
   }
-  ddl += "CREATE INDEX " + Quote(table + "__structured") + " ON " + Quote(table) +
+  ddl += "CREATE INDEX " + Quote(index + "$structured") + " ON " + Quote(table) +
          " (structured) WHERE structured > 0;";
   return tx.ExecuteScript(ddl);
 }
@@ -166,7 +260,10 @@ Status ProjectionTables::Drop(eventstore::Transaction& tx, const Generation& g) 
                  {g.name, g.generation}));
   RETURN_IF_ERROR(eventstore::DeadLetters::RemoveGeneration(tx, g.name, g.generation));
   RETURN_IF_ERROR(MoveStatistics(tx, TableOf(g)));
-  return tx.ExecuteScript("DROP TABLE IF EXISTS " + Quote(TableOf(g)) + ";");
+  // Not DROP TABLE IF EXISTS: it would drop a table spelled in another case.
+  ASSIGN_OR_RETURN(bool exists, SchemaHas(tx, TableOf(g)));
+  if (!exists) return Status::Ok();
+  return tx.ExecuteScript("DROP TABLE " + Quote(TableOf(g)) + ";");
 }
 
 Status ProjectionTables::Swap(eventstore::Transaction& tx, const std::string& name,
@@ -187,10 +284,14 @@ Status ProjectionTables::Swap(eventstore::Transaction& tx, const std::string& na
     return Status::Aborted("projection " + name + " changed under the swap").WithReason("conflict");
   }
   const std::string live_table = LiveTable(name);
-  const std::string candidate_table = live_table + "__g" + std::to_string(candidate_generation);
-  RETURN_IF_ERROR(tx.ExecuteScript("DROP TABLE IF EXISTS " + Quote(live_table) + "; ALTER TABLE " +
-                                   Quote(candidate_table) + " RENAME TO " + Quote(live_table) +
-                                   ";"));
+  Generation candidate;
+  candidate.name = name;
+  candidate.generation = candidate_generation;
+  candidate.role = "candidate";
+  const std::string candidate_table = TableOf(candidate);
+  RETURN_IF_ERROR(ClearTableName(tx, live_table));  // drops the live copy's table
+  RETURN_IF_ERROR(tx.ExecuteScript("ALTER TABLE " + Quote(candidate_table) + " RENAME TO " +
+                                   Quote(live_table) + ";"));
   RETURN_IF_ERROR(MoveStatistics(tx, candidate_table, live_table));
   // The old copy's dead letters go with it: the new copy parked its own.
   if (live) RETURN_IF_ERROR(eventstore::DeadLetters::RemoveGeneration(tx, name, *live));

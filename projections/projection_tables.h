@@ -24,7 +24,14 @@ namespace rivulet::projections {
 //   owner, lease_until  the process building the copy, and until when (ms epoch)
 //
 // Documents of a live copy live in "proj_<name>", of a candidate in
-// "proj_<name>__g<generation>":
+// "proj_<name>$g<generation>". Names match [a-z][a-z0-9_]{0,47} (SPEC section 4), so
+// the first '$' ends the name and no two (name, generation) pairs spell one table,
+// even in SQLite, which compares names without case. A generation's indexes are
+// "proj_<name>$g<generation>$f_<field>" and "...$structured" whatever its role, and
+// keep those names when a swap renames the table. Stores made before this scheme called
+// a candidate "proj_<name>__g<N>" (Migrate renames it) and indexes "<table>__i_<field>";
+// an object of that scheme that blocks a table is renamed to "<its name>$legacy".
+// Each document table holds:
 //   key TEXT PRIMARY KEY, doc TEXT (the JSON document, with _key, _version, _position),
 //   structured INTEGER (how many indexed fields hold a list or an object),
 //   and per indexed field f a generated column "f_<f>" =

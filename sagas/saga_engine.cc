@@ -6,6 +6,7 @@
 #include "core/random.h"
 #include "core/status_macros.h"
 #include "core/uuid.h"
+#include "eventstore/stream_name.h"
 
 namespace rivulet::sagas {
 
@@ -108,6 +109,12 @@ SagaEngine::SagaEngine(eventstore::EventStore& store, std::vector<SagaDefinition
                                                    "Saga compensations that succeeded");
     timers_pending_ =
         &options_.metrics->GetGauge("rivulet_saga_timers_pending", "Saga timers armed");
+    for (const auto& saga : sagas_) {
+      triggers_refused_[saga.name] = &options_.metrics->GetCounter(
+          "rivulet_saga_triggers_refused_total",
+          "Trigger events that could start no instance (no usable id), skipped",
+          {{"saga", saga.name}});
+    }
   }
 }
 
@@ -479,6 +486,10 @@ void SagaEngine::Derive(SagaInstance& inst, int64_t now, Followups& followups) {
           Status emit_error = !stream.ok()       ? stream.status()
                               : !event_type.ok() ? event_type.status()
                                                  : event_data.status();
+          // What the store would refuse is an emit error, not a write that fails forever;
+          // '$' streams ("$saga-...") belong to the runtime.
+          if (emit_error.ok()) emit_error = eventstore::ValidateStreamName(*stream, false);
+          if (emit_error.ok()) emit_error = eventstore::ValidateEventType(*event_type);
           if (emit_error.ok() && emit->metadata) {
             auto evaluated = emit->metadata->Evaluate(context);
             if (evaluated.ok()) {
@@ -611,34 +622,40 @@ void SagaEngine::FireTimer(const Timer& timer, int64_t now, Followups& followups
 
 std::optional<std::pair<std::string, std::string>> SagaEngine::SagaOfStream(
     const std::string& stream) const {
+  // Saga names never hold '-' (SPEC section 4), so the first '-' after the prefix ends
+  // the name: "$saga-order-x-1" is instance "x-1" of saga "order", and no other pair
+  // of name and id spells the same stream.
   static const std::string kPrefix = "$saga-";
   if (stream.rfind(kPrefix, 0) != 0) return std::nullopt;
-  const SagaDefinition* best = nullptr;
-  for (const auto& saga : sagas_) {
-    const std::string prefix = kPrefix + saga.name + "-";
-    if (stream.size() > prefix.size() && stream.compare(0, prefix.size(), prefix) == 0 &&
-        (best == nullptr || saga.name.size() > best->name.size())) {
-      best = &saga;
-    }
-  }
-  if (best == nullptr) return std::nullopt;
-  return std::make_pair(best->name, stream.substr(kPrefix.size() + best->name.size() + 1));
+  const size_t dash = stream.find('-', kPrefix.size());
+  if (dash == std::string::npos || dash + 1 == stream.size()) return std::nullopt;
+  std::string name = stream.substr(kPrefix.size(), dash - kPrefix.size());
+  if (Find(name) == nullptr) return std::nullopt;
+  return std::make_pair(std::move(name), stream.substr(dash + 1));
+}
+
+void SagaEngine::RefuseTrigger(const std::string& saga, int64_t position, const std::string& why) {
+  std::fprintf(stderr,
+               "rivulet: saga %s: refused the trigger at position %lld: %s; it starts no "
+               "instance and is not retried\n",
+               saga.c_str(), static_cast<long long>(position), why.c_str());
+  if (auto it = triggers_refused_.find(saga); it != triggers_refused_.end()) it->second->Inc();
 }
 
 void SagaEngine::StartFromTrigger(const SagaDefinition& saga, const Json& json, int64_t position,
                                   int64_t now, Followups& followups) {
   if (saga.trigger_match && !saga.trigger_match->Matches(json)) return;
+  // A trigger that can never start an instance is refused once and passed over (the
+  // checkpoint moves past it), never retried: retrying would stall every later trigger.
   auto id = saga.id->EvaluateString(json);
-  if (!id.ok() || id->empty()) {
-    std::fprintf(stderr, "rivulet: saga %s: no instance id for the event at position %lld: %s\n",
-                 saga.name.c_str(), static_cast<long long>(position),
-                 id.ok() ? "the id is empty" : id.status().message().c_str());
-    return;
-  }
+  if (!id.ok())
+    return RefuseTrigger(saga.name, position, "no instance id: " + id.status().message());
+  if (Status valid = ValidateInstanceId(*id); !valid.ok())
+    return RefuseTrigger(saga.name, position, valid.message());
   const std::string key = KeyOf(saga.name, *id);
   if (instances_.count(key)) return;  // a duplicate trigger of a running instance
   auto inst = NewInstance(saga, *id, json, position, now);
-  if (!inst.ok()) return;
+  if (!inst.ok()) return RefuseTrigger(saga.name, position, inst.status().message());
   auto [it, inserted] = instances_.emplace(key, std::move(inst).value());
   new_instances_.insert(key);
   Advance(it->second, now, followups);
@@ -817,14 +834,23 @@ void SagaEngine::Commit(int64_t now, Followups& followups) {
           stored(key);
           continue;
         }
-        all = false;
-        std::fprintf(stderr, "rivulet: saga instance %s: %s; reloading it\n", key.c_str(),
-                     one.ToString().c_str());
         calls_in_flight_.erase(key);
         // Drop what was derived from the unstored events, then start again from the stream.
         followups.calls.erase(std::remove_if(followups.calls.begin(), followups.calls.end(),
                                              [&](const Job& j) { return j.key == key; }),
                               followups.calls.end());
+        if (new_instances_.count(key) && one.code() == StatusCode::kInvalidArgument) {
+          // Its trigger makes an instance the store refuses, and would again: refused once.
+          const SagaInstance& inst = instances_.at(key);
+          RefuseTrigger(inst.name, inst.from_position, one.message());
+          instances_.erase(key);
+          new_instances_.erase(key);
+          dirty_.erase(key);
+          continue;
+        }
+        all = false;
+        std::fprintf(stderr, "rivulet: saga instance %s: %s; reloading it\n", key.c_str(),
+                     one.ToString().c_str());
         if (new_instances_.count(key)) {
           instances_.erase(key);
           new_instances_.erase(key);
@@ -899,9 +925,7 @@ Result<InstanceRow> StartSaga(eventstore::EventStore& store, const SagaDefinitio
                               std::optional<std::string> id, const Json& input,
                               core::Clock& clock) {
   if (!id) id = core::Uuid::NewV4().ToString();
-  if (id->empty() || id->size() > 200 || id->find_first_of("/\r\n\t") != std::string::npos) {
-    return Status::InvalidArgument("id", "an instance id is 1-200 characters without '/'");
-  }
+  RETURN_IF_ERROR(ValidateInstanceId(*id));
   RETURN_IF_ERROR(SagaTables::Migrate(store));
   const int64_t now = clock.NowMillis();
   ASSIGN_OR_RETURN(SagaInstance inst, NewInstance(saga, *id, input, store.HeadPosition(), now));

@@ -48,8 +48,11 @@ struct SagaEngineOptions {
 //
 // Triggers are consumed from the log after a checkpoint that commits with the
 // instances they start; a saga_instances row per (name, id) makes a second trigger a
-// no-op. Events written to a saga stream by anyone else (the CLI, an HTTP request,
-// another process) make the loop reload that instance from its stream.
+// no-op. A trigger that can start no instance (its id is missing, or cannot name a
+// stream: see ValidateInstanceId) is refused once: one line on stderr, a count in
+// rivulet_saga_triggers_refused_total{saga}, and the checkpoint moves past it. Events written to a
+// saga stream by anyone else (the CLI, an HTTP request, another process) make the loop reload that
+// instance from its stream.
 //
 // Start() resumes every unfinished instance from its stream: an attempt that was in
 // flight when the process died is recorded as failed with an unknown outcome and
@@ -126,7 +129,10 @@ class SagaEngine {
   void Commit(int64_t now, Followups& followups);
   void Reload(const std::string& key, int64_t now, Followups& followups);
   void Arm(const Timer& timer);
-  // The saga whose stream this is ("$saga-<name>-<id>"), as (name, id).
+  // Logs that `saga` passes over the trigger at `position`, and counts it in
+  // rivulet_saga_triggers_refused_total.
+  void RefuseTrigger(const std::string& saga, int64_t position, const std::string& why);
+  // The declared saga whose stream this is ("$saga-<name>-<id>"), as (name, id).
   std::optional<std::pair<std::string, std::string>> SagaOfStream(const std::string& stream) const;
   static std::string KeyOf(const std::string& name, const std::string& id);
 
@@ -173,6 +179,7 @@ class SagaEngine {
   core::Counter* retries_ = nullptr;
   core::Counter* compensations_ = nullptr;
   core::Gauge* timers_pending_ = nullptr;
+  std::map<std::string, core::Counter*> triggers_refused_;  // by saga; read-only once built
 };
 
 // Operations on instances that work with or without a running engine (HTTP, CLI); a

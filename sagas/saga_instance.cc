@@ -5,6 +5,7 @@
 
 #include "core/status_macros.h"
 #include "core/time_format.h"
+#include "core/utf8.h"
 
 namespace rivulet::sagas {
 
@@ -183,8 +184,37 @@ Result<SagaInstance> LoadInstance(eventstore::EventStore& store, const std::stri
   return Restore(name, id, *events);
 }
 
+Status ValidateInstanceId(std::string_view id) {
+  // The id as a message can show it on one line: the first 64 bytes, bytes other than
+  // printable ASCII as \xNN.
+  std::string shown;
+  for (char c : id.substr(0, 64)) {
+    const auto b = static_cast<unsigned char>(c);
+    if (b >= 0x20 && b < 0x7f && c != '\\' && c != '"') {
+      shown += c;
+    } else {
+      static const char kHex[] = "0123456789abcdef";
+      shown += std::string("\\x") + kHex[b >> 4] + kHex[b & 15];
+    }
+  }
+  if (id.size() > 64) shown += "...";
+  auto refuse = [&](const std::string& why) {
+    return Status::InvalidArgument("instance id \"" + shown + "\" " + why +
+                                   " (an id is 1-200 bytes of UTF-8 without '/' or control "
+                                   "characters)");
+  };
+  if (id.empty()) return Status::InvalidArgument("the instance id is empty");
+  if (id.size() > kMaxInstanceIdBytes)
+    return refuse("is " + std::to_string(id.size()) + " bytes long");
+  if (!core::IsValidUtf8(id)) return refuse("is not valid UTF-8");
+  if (core::HasControlCharacter(id)) return refuse("contains a control character");
+  if (id.find('/') != std::string_view::npos) return refuse("contains '/'");
+  return Status::Ok();
+}
+
 Result<SagaInstance> NewInstance(const SagaDefinition& definition, const std::string& id,
                                  const Json& trigger, int64_t from_position, int64_t now) {
+  RETURN_IF_ERROR(ValidateInstanceId(id));
   SagaInstance inst;
   inst.name = definition.name;
   inst.id = id;

@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/json.h"
@@ -54,7 +55,17 @@ struct SagaInstance {
 Result<SagaInstance> LoadInstance(eventstore::EventStore& store, const std::string& name,
                                   const std::string& id);
 
+// Longest instance id: with a saga name of at most 48 bytes (SPEC section 4), the
+// stream "$saga-<name>-<id>" stays within the 256 bytes of a stream name.
+inline constexpr size_t kMaxInstanceIdBytes = 200;
+
+// Ok if `id` can name an instance: 1-200 bytes of UTF-8 without '/' or control
+// characters. Otherwise InvalidArgument saying why (the id's stream could not be
+// written, and a trigger carrying it is refused).
+Status ValidateInstanceId(std::string_view id);
+
 // A new instance (not stored): SagaStarted recorded with the definition frozen in it.
+// InvalidArgument if ValidateInstanceId refuses `id`.
 Result<SagaInstance> NewInstance(const SagaDefinition& definition, const std::string& id,
                                  const core::Json& trigger, int64_t from_position, int64_t now);
 

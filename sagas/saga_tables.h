@@ -45,6 +45,8 @@ class SagaTables {
  public:
   static Status Migrate(eventstore::EventStore& store);
 
+  // "$saga-<saga>-<id>". One stream per (saga, id): a declared saga's name never holds
+  // '-' (SPEC section 4), so the first '-' after "$saga-" ends it.
   static std::string StreamOf(const std::string& saga, const std::string& id);
 
   // Inside a unit of work.

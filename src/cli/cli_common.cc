@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "config/config_loader.h"
+#include "core/edit_distance.h"
 #include "runtime/store_factory.h"
 
 namespace rivulet::cli {
@@ -48,6 +49,25 @@ int ReportFailure(const Status& status) {
   const bool bad_input =
       status.code() == StatusCode::kInvalidArgument || status.reason() == "too_large";
   return bad_input ? kExitUsage : kExitFailed;
+}
+
+std::string ClosestWord(const std::string& word, const std::vector<std::string>& known) {
+  std::string best;
+  size_t best_distance = word.size() <= 3 ? 2 : 3;
+  for (const std::string& k : known) {
+    const size_t d = core::EditDistance(word, k);
+    if (d < best_distance) {
+      best_distance = d;
+      best = k;
+    }
+  }
+  if (!best.empty() || word.size() < 2) return best;
+  for (const std::string& k : known) {
+    if (k.rfind(word, 0) != 0) continue;
+    if (!best.empty()) return "";  // more than one starts so
+    best = k;
+  }
+  return best;
 }
 
 void InstallStopSignals() {

@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 #include "core/json.h"
@@ -38,6 +39,11 @@ void PrintMessage(const std::string& message);
 // The exit code for a failed operation: 2 for bad input (an invalid argument, an event
 // over server.max_body), 1 for everything else.
 int ReportFailure(const Status& status);
+
+// The word of `known` that `word` was most likely meant to be, for "did you mean": the
+// nearest within an edit distance of 2 (1 for words of up to 3 letters), else the only
+// one that starts with `word`; "" when none is close.
+std::string ClosestWord(const std::string& word, const std::vector<std::string>& known);
 
 // SIGINT/SIGTERM handling for commands that run until interrupted: after
 // InstallStopSignals, StopRequested turns true on either signal.

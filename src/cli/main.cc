@@ -1,8 +1,77 @@
 // rivulet: one binary for the server and every command of SPEC section 6.
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cstdlib>
+#include <iostream>
 
 #include "cli/commands.h"
+
+namespace {
+
+// A whole number of at least `min`. (CLI11's PositiveNumber reports the range of a
+// double, with its 300-digit upper bound.)
+CLI::Validator AtLeast(int64_t min) {
+  return CLI::Validator(
+      [min](std::string& value) -> std::string {
+        errno = 0;
+        char* end = nullptr;
+        const long long n = std::strtoll(value.c_str(), &end, 10);
+        if (value.empty() || end != value.c_str() + value.size() || errno == ERANGE)
+          return "expected a whole number, got \"" + value + "\"";
+        if (n < min) return "must be at least " + std::to_string(min) + ", got " + value;
+        return "";
+      },
+      "INT>=" + std::to_string(min));
+}
+
+// After a failed parse: if a word stands where a subcommand must, and names none,
+// reports it with the closest subcommand and returns true. Walks `args` as CLI11 does:
+// options (with their values) anywhere, subcommands in order.
+bool ReportUnknownCommand(CLI::App& app, const std::vector<std::string>& args) {
+  CLI::App* current = &app;
+  std::string where = "rivulet";
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--") return false;
+    if (arg.size() > 1 && arg[0] == '-') {
+      if (arg.find('=') != std::string::npos || (arg[1] != '-' && arg.size() > 2)) continue;
+      for (CLI::App* a = current; a != nullptr; a = a->get_parent()) {
+        if (const CLI::Option* opt = a->get_option_no_throw(arg)) {
+          if (opt->get_expected_min() > 0) ++i;  // its value
+          break;
+        }
+      }
+      continue;
+    }
+    if (current->get_require_subcommand_min() == 0) return false;  // a positional argument
+    std::vector<std::string> names;
+    CLI::App* next = nullptr;
+    for (CLI::App* sub :
+         current->get_subcommands([](CLI::App* a) { return !a->get_name().empty(); })) {
+      names.push_back(sub->get_name());
+      if (sub->check_name(arg)) next = sub;
+    }
+    if (next != nullptr) {
+      current = next;
+      where += " " + arg;
+      continue;
+    }
+    std::string message = where + ": unknown command \"" + arg + "\"";
+    if (std::string hint = rivulet::cli::ClosestWord(arg, names); !hint.empty()) {
+      message += " (did you mean \"" + hint + "\"?)";
+    } else {
+      message += " (expected one of:";
+      for (const std::string& n : names) message += " " + n;
+      message += ")";
+    }
+    std::cerr << message << "\nRun with --help for more information." << std::endl;
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace rivulet::cli;
@@ -35,10 +104,10 @@ int main(int argc, char** argv) {
   int64_t read_from = 0, read_limit = 0;
   auto* read_cmd = app.add_subcommand("read", "Print a stream's events as JSON lines");
   read_cmd->add_option("STREAM", read.stream, "Stream name")->required();
-  auto* read_from_opt = read_cmd->add_option("--from", read_from, "First version to read")
-                            ->check(CLI::NonNegativeNumber);
-  auto* read_limit_opt = read_cmd->add_option("--limit", read_limit, "Events to read at most")
-                             ->check(CLI::PositiveNumber);
+  auto* read_from_opt =
+      read_cmd->add_option("--from", read_from, "First version to read")->check(AtLeast(0));
+  auto* read_limit_opt =
+      read_cmd->add_option("--limit", read_limit, "Events to read at most")->check(AtLeast(1));
   read_cmd->add_flag("--backward", read.backward, "Newest first");
 
   TailOptions tail;
@@ -48,8 +117,8 @@ int main(int argc, char** argv) {
   tail_cmd->add_option("--match", tail.match, "A filter document, e.g. {\"type\":\"OrderInsert\"}");
   tail_cmd->add_option("--resume-after", tail.resume_after, "Resume after this token");
   tail_cmd->add_flag("--from-start", tail.from_start, "Start at the beginning of the log");
-  auto* tail_limit_opt = tail_cmd->add_option("--limit", tail_limit, "Exit after this many events")
-                             ->check(CLI::PositiveNumber);
+  auto* tail_limit_opt =
+      tail_cmd->add_option("--limit", tail_limit, "Exit after this many events")->check(AtLeast(1));
 
   ReplayOptions replay;
   auto* replay_cmd = app.add_subcommand("replay", "Rebuild projections, or write events to a file");
@@ -59,16 +128,15 @@ int main(int argc, char** argv) {
                          "Write the events as JSON lines to this file");
   replay_cmd->add_flag("--dry-run", replay.dry_run, "Count the events only");
   replay_cmd->add_option("--match", replay.match, "A filter document over events");
-  replay_cmd->add_option("--from", replay.from, "First position")->check(CLI::PositiveNumber);
+  replay_cmd->add_option("--from", replay.from, "First position")->check(AtLeast(1));
   replay_cmd->add_option("--to", replay.to, "Last position");
   replay_cmd->add_option("--since", replay.since, "First recorded time (RFC 3339)");
   replay_cmd->add_option("--until", replay.until, "Last recorded time (RFC 3339)");
 
   ExportOptions export_options;
   auto* export_cmd = app.add_subcommand("export", "Write the log as JSON lines to stdout");
-  export_cmd->add_option("--from", export_options.from, "First position")
-      ->check(CLI::PositiveNumber);
-  export_cmd->add_option("--to", export_options.to, "Last position")->check(CLI::PositiveNumber);
+  export_cmd->add_option("--from", export_options.from, "First position")->check(AtLeast(1));
+  export_cmd->add_option("--to", export_options.to, "Last position")->check(AtLeast(1));
 
   ImportOptions import_options;
   auto* import_cmd = app.add_subcommand("import", "Load an exported log into an empty store");
@@ -147,6 +215,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() != 0 && ReportUnknownCommand(app, {argv + 1, argv + argc}))
+      return kExitUsage;
     int code = app.exit(e);
     return code == 0 ? kExitOk : kExitUsage;
   }

@@ -31,6 +31,11 @@ struct StoreConfig {
   std::string url;   // postgres
 };
 
+// Why this build cannot open `backend`, or "" when it can. The loader reports it as a
+// config error at store.backend, so `check`, `serve` and every other command refuse such
+// a config alike; runtime::OpenStore refuses it too, for configs built in code.
+std::string UnavailableBackend(StoreConfig::Backend backend);
+
 enum class Role { kRead = 1, kWrite = 2, kAdmin = 3 };  // read < write < admin
 const char* RoleName(Role role);
 

@@ -1,11 +1,17 @@
 #include "config/config_loader.h"
 
-#include <fstream>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <set>
-#include <sstream>
 
 #include "config/yaml_reader.h"
 #include "core/json_path.h"
+#include "core/resource_name.h"
 
 namespace rivulet::config {
 
@@ -80,15 +86,18 @@ class Loader {
     if (!map.Has(key)) reader_.Error(map.node(), map.PathOf(key), "required");
   }
 
-  // The item's required `name`, checked for form and for uniqueness among `taken`.
-  std::string UniqueName(const YamlReader::Map& map, std::set<std::string>& taken,
-                         const char* kind) {
+  // The item's required `name`, checked for form and for uniqueness among `taken`. The
+  // names of sources and destinations follow the rule of SPEC section 4 (`resource`);
+  // token names only label log lines.
+  std::string UniqueName(const YamlReader::Map& map, std::set<std::string>& taken, const char* kind,
+                         bool resource = true) {
     const YAML::Node* node = map.Get("name");
     if (node == nullptr) {
       Required(map, "name");
       return "";
     }
-    auto name = reader_.Name(*node, map.PathOf("name"));
+    auto name = resource ? reader_.ResourceName(*node, map.PathOf("name"))
+                         : reader_.Name(*node, map.PathOf("name"));
     if (!name) return "";
     if (!taken.insert(*name).second)
       reader_.Error(*node, map.PathOf("name"), std::string("duplicate ") + kind + " name " + *name);
@@ -115,9 +124,12 @@ class Loader {
       if (map) {
         if (auto* n = map->Get("backend")) {
           auto backend = reader_.Enum(*n, "store.backend", {"sqlite", "postgres"});
-          if (backend)
+          if (backend) {
             store.backend = *backend == "postgres" ? StoreConfig::Backend::kPostgres
                                                    : StoreConfig::Backend::kSqlite;
+            std::string unavailable = UnavailableBackend(store.backend);
+            if (!unavailable.empty()) reader_.Error(*n, "store.backend", unavailable);
+          }
         }
         if (auto* n = map->Get("path")) {
           if (auto p = reader_.NonEmptyString(*n, "store.path")) path = *p;
@@ -165,7 +177,7 @@ class Loader {
         Required(*t, "token");
         Required(*t, "role");
         TokenConfig token;
-        token.name = UniqueName(*t, names, "token");
+        token.name = UniqueName(*t, names, "token", false);
         if (auto* v = t->Get("token")) {
           if (auto secret = reader_.NonEmptyString(*v, t->PathOf("token"))) {
             if (secret->size() < 16) {
@@ -218,7 +230,7 @@ class Loader {
     for (auto it = node.begin(); it != node.end(); ++it) {
       std::string name = it->first.Scalar();
       std::string path = YamlReader::Join("services", name);
-      if (!reader_.Name(it->first, path)) continue;
+      if (!reader_.ResourceName(it->first, path)) continue;
       auto url = reader_.NonEmptyString(it->second, path);
       if (!url) continue;
       if (url->rfind("http://", 0) != 0 && url->rfind("https://", 0) != 0) {
@@ -410,7 +422,12 @@ class Loader {
       core::JsonReader compile_errors;
       SagaConfig saga = sagas::CompileSaga(*json, path, compile_errors, &services);
       for (const auto& e : compile_errors.errors()) reader_.Error((*items)[i], e.path, e.message);
-      if (!saga.name.empty() && !names.insert(saga.name).second) {
+      // The stricter rule of SPEC section 4 applies to declared sagas; CompileSaga keeps
+      // accepting the names that frozen copies of older instances carry.
+      if (!saga.name.empty() && !core::IsResourceName(saga.name)) {
+        reader_.Error((*items)[i], YamlReader::Join(path, "name"),
+                      core::ResourceNameError(saga.name));
+      } else if (!saga.name.empty() && !names.insert(saga.name).second) {
         reader_.Error((*items)[i], YamlReader::Join(path, "name"),
                       "duplicate saga name " + saga.name);
       }
@@ -563,6 +580,12 @@ std::string ParentDir(const std::string& path) {
 
 }  // namespace
 
+std::string UnavailableBackend(StoreConfig::Backend backend) {
+  if (backend == StoreConfig::Backend::kPostgres)
+    return "postgres is not available in this build yet; use backend: sqlite";
+  return "";
+}
+
 const char* RoleName(Role role) {
   switch (role) {
     case Role::kRead:
@@ -575,32 +598,99 @@ const char* RoleName(Role role) {
   return "read";
 }
 
+namespace {
+
+// Bounds on what the loader reads, so that no input makes it take minutes or gigabytes:
+// a config is a few kilobytes and a few hundred nodes.
+constexpr uint64_t kMaxConfigBytes = uint64_t{4} << 20;
+constexpr uint64_t kMaxConfigNodes = 100'000;
+
+Status ConfigError(const std::string& message) {
+  return Status::InvalidArgument(message).WithReason("invalid_config",
+                                                     core::Json{{"errors", {message}}});
+}
+
+std::string At(const std::string& file, const YAML::Mark& mark) {
+  if (mark.is_null()) return file;
+  return file + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+}
+
+}  // namespace
+
 Result<Config> LoadConfigString(std::string_view yaml, const std::string& file,
                                 const std::string& base_dir, const EnvLookup& env) {
+  if (yaml.size() > kMaxConfigBytes) {
+    return ConfigError(file + ": the config is " + std::to_string(yaml.size()) +
+                       " bytes; the limit is 4MiB");
+  }
+  YAML::Mark over = YAML::Mark::null_mark();
+  if (!CountExpandedNodes(yaml, kMaxConfigNodes, &over)) {
+    return ConfigError(At(file, over) + ": the config passes " + std::to_string(kMaxConfigNodes) +
+                       " nodes here, counting each alias as the nodes it repeats; a config is "
+                       "far smaller (do aliases repeat aliases?)");
+  }
   YAML::Node root;
   try {
     root = YAML::Load(std::string(yaml));
   } catch (const YAML::Exception& e) {
-    std::string where = file;
-    if (!e.mark.is_null())
-      where += ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1);
-    return Status::InvalidArgument(where + ": invalid YAML: " + e.msg)
-        .WithReason("invalid_config", core::Json{{"errors", {where + ": invalid YAML: " + e.msg}}});
+    return ConfigError(At(file, e.mark) + ": invalid YAML: " + e.msg);
   }
   Loader loader(file, base_dir, env);
   return loader.Load(root);
 }
 
 Result<Config> LoadConfigFile(const std::string& path, const EnvLookup& env) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    std::string message = path + ": cannot read the config file (" + std::strerror(errno) + ")";
-    return Status::InvalidArgument(message).WithReason("invalid_config",
-                                                       core::Json{{"errors", {message}}});
+  // Non-blocking, so that a FIFO without a writer is refused instead of waited on.
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0)
+    return ConfigError(path + ": cannot read the config file (" + std::strerror(errno) + ")");
+  struct stat st {};
+  const char* kind = nullptr;
+  if (::fstat(fd, &st) != 0) {
+    kind = "something that cannot be examined";
+  } else if (S_ISDIR(st.st_mode)) {
+    kind = "a directory";
+  } else if (S_ISFIFO(st.st_mode)) {
+    kind = "a pipe";
+  } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+    kind = "a device";
+  } else if (S_ISSOCK(st.st_mode)) {
+    kind = "a socket";
+  } else if (!S_ISREG(st.st_mode)) {
+    kind = "not a regular file";
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return LoadConfigString(text.str(), path, ParentDir(path), env);
+  if (kind != nullptr) {
+    ::close(fd);
+    return ConfigError(path + ": cannot read the config file: it is " + kind +
+                       ", not a regular file");
+  }
+  // Reads one byte past the limit, so a file that grew since fstat is still refused.
+  std::string text;
+  text.resize(static_cast<size_t>(
+      std::min<uint64_t>(static_cast<uint64_t>(std::max<off_t>(st.st_size, 0)), kMaxConfigBytes) +
+      1));
+  size_t filled = 0;
+  while (true) {
+    if (filled == text.size()) {
+      if (text.size() > kMaxConfigBytes) break;
+      text.resize(std::min<size_t>(text.size() * 2, kMaxConfigBytes + 1));
+    }
+    ssize_t n = ::read(fd, text.data() + filled, text.size() - filled);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      std::string error = std::strerror(errno);
+      ::close(fd);
+      return ConfigError(path + ": cannot read the config file (" + error + ")");
+    }
+    if (n == 0) break;
+    filled += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  text.resize(filled);
+  if (text.size() > kMaxConfigBytes) {
+    return ConfigError(path + ": the config file is larger than 4MiB; a config is far smaller");
+  }
+  return LoadConfigString(text, path, ParentDir(path), env);
 }
 
 }  // namespace rivulet::config

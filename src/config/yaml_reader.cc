@@ -1,11 +1,16 @@
 #include "config/yaml_reader.h"
 
+#include <yaml-cpp/eventhandler.h>
+
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <sstream>
 
 #include "core/byte_size.h"
 #include "core/duration.h"
+#include "core/edit_distance.h"
+#include "core/resource_name.h"
 
 namespace rivulet::config {
 
@@ -28,28 +33,91 @@ const char* KindName(const YAML::Node& node) {
 
 bool IsPlain(const YAML::Node& node) { return node.Tag() == "?"; }
 
-// Edit distance, for "did you mean" hints on unknown keys.
-size_t Distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t prev = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t cur = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      prev = cur;
-    }
-  }
-  return row[b.size()];
-}
-
 std::string Quote(const std::string& s) {
   std::string shown = s.size() > 64 ? s.substr(0, 61) + "..." : s;
   return "\"" + shown + "\"";
 }
 
+// Event handler for CountExpandedNodes: `total_` counts every node the events stand
+// for, an alias standing for as many as its anchored node did.
+class ExpansionCounter : public YAML::EventHandler {
+ public:
+  struct OverLimit {
+    YAML::Mark mark;
+  };
+
+  explicit ExpansionCounter(uint64_t limit) : limit_(limit) {}
+  uint64_t total() const { return total_; }
+
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override { Leaf(mark, anchor); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                const std::string&) override {
+    Leaf(mark, anchor);
+  }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    Add(mark, anchor < sizes_.size() ? sizes_[anchor] : 1);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    Open(mark, anchor);
+  }
+  void OnSequenceEnd() override { Close(); }
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value) override {
+    Open(mark, anchor);
+  }
+  void OnMapEnd() override { Close(); }
+
+ private:
+  void Add(const YAML::Mark& mark, uint64_t nodes) {
+    total_ += nodes;
+    if (total_ > limit_) throw OverLimit{mark};
+  }
+  void Remember(YAML::anchor_t anchor, uint64_t nodes) {
+    if (anchor == YAML::NullAnchor) return;
+    if (sizes_.size() <= anchor) sizes_.resize(anchor + 1, 1);
+    sizes_[anchor] = nodes;
+  }
+  void Leaf(const YAML::Mark& mark, YAML::anchor_t anchor) {
+    Remember(anchor, 1);
+    Add(mark, 1);
+  }
+  void Open(const YAML::Mark& mark, YAML::anchor_t anchor) {
+    open_.emplace_back(anchor, total_);
+    Add(mark, 1);
+  }
+  void Close() {
+    if (open_.empty()) return;
+    auto [anchor, before] = open_.back();
+    open_.pop_back();
+    Remember(anchor, total_ - before);
+  }
+
+  uint64_t limit_;
+  uint64_t total_ = 0;
+  std::vector<uint64_t> sizes_;  // anchor id -> nodes of the anchored node, expanded
+  std::vector<std::pair<YAML::anchor_t, uint64_t>> open_;  // (anchor, total_ at its start)
+};
+
 }  // namespace
+
+std::optional<uint64_t> CountExpandedNodes(std::string_view yaml, uint64_t limit,
+                                           YAML::Mark* where) {
+  std::istringstream in{std::string(yaml)};
+  ExpansionCounter counter(limit);
+  try {
+    YAML::Parser parser(in);
+    parser.HandleNextDocument(counter);
+  } catch (const ExpansionCounter::OverLimit& over) {
+    if (where != nullptr) *where = over.mark;
+    return std::nullopt;
+  } catch (const YAML::Exception&) {
+    return 0;
+  }
+  return counter.total();
+}
 
 const YAML::Node* YamlReader::Map::Get(std::string_view key) const {
   auto it = values_.find(key);
@@ -100,7 +168,7 @@ std::optional<YamlReader::Map> YamlReader::ReadMap(
     std::string hint;
     size_t best = 3;
     for (std::string_view a : allowed) {
-      size_t d = Distance(key, a);
+      size_t d = core::EditDistance(key, a);
       if (d < best) {
         best = d;
         hint = std::string(a);
@@ -301,6 +369,17 @@ std::optional<std::string> YamlReader::Name(const YAML::Node& node, const std::s
   }
   if (!ok) {
     Error(node, path, "expected a name of 1-64 letters, digits, '_' or '-', got " + Quote(*text));
+    return std::nullopt;
+  }
+  return text;
+}
+
+std::optional<std::string> YamlReader::ResourceName(const YAML::Node& node,
+                                                    const std::string& path) {
+  auto text = Scalar(node, path, "a name");
+  if (!text) return std::nullopt;
+  if (!core::IsResourceName(*text)) {
+    Error(node, path, core::ResourceNameError(*text));
     return std::nullopt;
   }
   return text;

@@ -18,6 +18,15 @@
 
 namespace rivulet::config {
 
+// How many nodes a walk of the first document of `yaml` visits, every alias expanded,
+// counted from the parser's events without building anything. yaml-cpp shares an
+// aliased node instead of copying it, so a few hundred bytes of nested aliases make a
+// tree that walks through billions of nodes. Stops early: once the count passes
+// `limit`, returns nullopt and sets `*where` to the node (usually an alias) at which it
+// did. A document yaml-cpp cannot parse counts 0 (YAML::Load reports why).
+std::optional<uint64_t> CountExpandedNodes(std::string_view yaml, uint64_t limit,
+                                           YAML::Mark* where);
+
 // Walks a parsed YAML document for the config loader: converts scalars to typed values,
 // substitutes ${env:NAME}, compiles templates and filters, and collects every error as
 // `file:line:col: key.path: message` instead of stopping at the first. Each typed
@@ -66,8 +75,11 @@ class YamlReader {
   // One of `choices`, spelled exactly.
   std::optional<std::string> Enum(const YAML::Node& node, const std::string& path,
                                   std::initializer_list<std::string_view> choices);
-  // A name for something declared in the config: letters, digits, '_' and '-', 1-64.
+  // A name of 1-64 letters, digits, '_' and '-' (tokens, a NATS stream).
   std::optional<std::string> Name(const YAML::Node& node, const std::string& path);
+  // The name of a source, service or destination (SPEC section 4):
+  // [a-z][a-z0-9_]{0,47}, see core/resource_name.h.
+  std::optional<std::string> ResourceName(const YAML::Node& node, const std::string& path);
 
   // The value as JSON: plain scalars become null, booleans, numbers or strings as YAML
   // 1.2 reads them; quoted scalars stay strings.

@@ -12,10 +12,8 @@ namespace rivulet::runtime {
 Result<std::unique_ptr<eventstore::EventStore>> OpenStore(const config::Config& config,
                                                           core::MetricsRegistry* metrics,
                                                           core::Clock* clock, StoreRole role) {
-  if (config.store.backend == config::StoreConfig::Backend::kPostgres) {
-    return Status::Unavailable(
-        "store.backend postgres is not available in this build yet; use backend: sqlite");
-  }
+  if (std::string why = config::UnavailableBackend(config.store.backend); !why.empty())
+    return Status::Unavailable("store.backend: " + why);
   std::filesystem::path path(config.store.path);
   if (path.has_parent_path()) {
     std::error_code ec;

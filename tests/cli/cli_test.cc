@@ -839,3 +839,103 @@ TEST_CASE("CLI: serve on a database file it cannot write answers appends 503, re
   serve.Signal(SIGTERM);
   CHECK(serve.Wait() == 0);
 }
+
+TEST_CASE("CLI: check refuses what serve refuses, with the same words", "[cli][config]") {
+  CliEnv env;
+  // A backend this build cannot open: check used to call it valid.
+  rivulet::testing::WriteFile(
+      env.config, "store:\n  backend: postgres\n  url: postgresql://r@127.0.0.1:5432/r\n");
+  auto check = env.Run({"check"});
+  auto serve = env.Run({"serve"});
+  const std::string expected = env.config +
+                               ":2:3: store.backend: postgres is not available in this build yet; "
+                               "use backend: sqlite";
+  CHECK(check.exit_code == 2);
+  CHECK(serve.exit_code == 2);
+  CHECK(check.out.empty());
+  CHECK(serve.out.empty());
+  CHECK_THAT(check.err, Catch::Contains(expected));
+  CHECK(check.err == serve.err);
+
+  // Names that would collide once derived (SQLite ignores case in table names).
+  rivulet::testing::WriteFile(env.config,
+                              "projections:\n"
+                              "  - {name: orders, key: \"${stream}\", on: {A: {set: {x: 1}}}}\n"
+                              "  - {name: Orders, key: \"${stream}\", on: {A: {set: {x: 1}}}}\n");
+  auto names = env.Run({"check"});
+  CHECK(names.exit_code == 2);
+  CHECK_THAT(names.err,
+             Catch::Contains(env.config + ":3:6: projections[1].name: expected a name matching "
+                                          "[a-z][a-z0-9_]{0,47}"));
+}
+
+TEST_CASE("CLI: a config path that is not a regular file is a config error", "[cli][config]") {
+  CliEnv env;
+  const std::pair<std::string, std::string> paths[] = {
+      {env.dir.path(), "it is a directory, not a regular file"},
+      {"/dev/zero", "it is a device, not a regular file"},
+  };
+  for (const auto& [path, expected] : paths) {
+    INFO(path);
+    auto r = RunCommand({RivuletBinary(), "check", "-c", path});
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.empty());
+    CHECK_THAT(r.err, Catch::Contains(path + ": cannot read the config file: " + expected));
+  }
+}
+
+TEST_CASE("CLI: numeric options say their bound in a few words", "[cli]") {
+  CliEnv env;
+  REQUIRE(env.Run({"append", "order-1", "T"}).exit_code == 0);
+  const std::pair<std::vector<std::string>, std::string> cases[] = {
+      {{"read", "order-1", "--limit", "0"}, "--limit: must be at least 1, got 0"},
+      {{"read", "order-1", "--limit", "-5"}, "--limit: must be at least 1, got -5"},
+      {{"read", "order-1", "--from", "-1"}, "--from: must be at least 0, got -1"},
+      {{"read", "order-1", "--limit", "many"}, "--limit: expected a whole number, got \"many\""},
+      {{"tail", "--limit", "0"}, "--limit: must be at least 1, got 0"},
+      {{"export", "--from", "0"}, "--from: must be at least 1, got 0"},
+  };
+  for (const auto& [args, expected] : cases) {
+    std::string joined;
+    for (const auto& a : args) joined += a + " ";
+    INFO(joined);
+    auto r = env.Run(args);
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.empty());
+    CHECK_THAT(r.err, Catch::Contains(expected));
+    CHECK(r.err.size() < 200);  // CLI11's own check printed a 300-digit range
+  }
+  CHECK(Lines(env.Run({"read", "order-1", "--limit", "1", "--from", "0"}).out).size() == 1);
+}
+
+TEST_CASE("CLI: a mistyped command gets a suggestion, exit 2", "[cli]") {
+  CliEnv env;
+  const std::pair<std::vector<std::string>, std::string> cases[] = {
+      {{"sagass", "list"}, "rivulet: unknown command \"sagass\" (did you mean \"sagas\"?)"},
+      {{"projections", "lst"},
+       "rivulet projections: unknown command \"lst\" (did you mean \"list\"?)"},
+      {{"chekc"}, "rivulet: unknown command \"chekc\" (did you mean \"check\"?)"},
+      {{"proj", "list"}, "rivulet: unknown command \"proj\" (did you mean \"projections\"?)"},
+      {{"outbox", "retyr", "5"},
+       "rivulet outbox: unknown command \"retyr\" (did you mean \"retry\"?)"},
+      {{"frobnicate"}, "rivulet: unknown command \"frobnicate\" (expected one of: serve check"},
+  };
+  for (const auto& [args, expected] : cases) {
+    std::string joined;
+    for (const auto& a : args) joined += a + " ";
+    INFO(joined);
+    auto r = env.Run(args);  // -c FILE comes last: options anywhere are skipped
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.empty());
+    CHECK_THAT(r.err, Catch::Contains(expected));
+  }
+  // Before the command, -c takes its value with it.
+  auto before = RunCommand({RivuletBinary(), "-c", env.config, "sagas", "lst"});
+  CHECK(before.exit_code == 2);
+  CHECK_THAT(before.err, Catch::Contains("rivulet sagas: unknown command \"lst\" (did you mean "
+                                         "\"list\"?)"));
+  // Other usage errors keep CLI11's words.
+  auto extra = env.Run({"read"});
+  CHECK(extra.exit_code == 2);
+  CHECK_THAT(extra.err, Catch::Contains("STREAM is required"));
+}

@@ -1,9 +1,12 @@
 #include "config/config_loader.h"
 
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 #include <map>
 #include <random>
 
+#include "config/yaml_reader.h"
 #include "tests/support/temp_dir.h"
 
 using namespace rivulet::config;
@@ -153,7 +156,7 @@ TEST_CASE("every kind of bad config is an error, and all of them are reported", 
        "tables: [t]}]\n",
        "sources[0].slot: expected lower-case letters"},
       {"sources: [{name: \"bad name\", type: http}]\n",
-       "sources[0].name: expected a name of 1-64 letters"},
+       "sources[0].name: expected a name matching [a-z][a-z0-9_]{0,47}"},
       {"sources: [{name: s, type: http}, {name: s, type: http}]\n", "duplicate source name s"},
       {"mappings: [{source: nope}]\n", "mappings[0].source: no source named nope is declared"},
       {"mappings: [{stream: \"order-${documentKey.id\"}]\n",
@@ -279,4 +282,152 @@ TEST_CASE("fuzz: mutated configs load or fail with positioned errors, never cras
     }
   }
   CHECK(failed > 0);
+}
+
+TEST_CASE("names of every kind follow [a-z][a-z0-9_]{0,47}, and say so where they break it",
+          "[config][names]") {
+  const std::string rule =
+      "expected a name matching [a-z][a-z0-9_]{0,47} (a lower-case letter, then up to 47 "
+      "lower-case letters, digits or '_'), got ";
+  // Each kind, with the error's exact position and key path.
+  const std::pair<std::string, std::string> cases[] = {
+      {"sources:\n  - {name: Shop, type: http}\n",
+       "rivulet.yaml:2:6: sources[0].name: " + rule + "\"Shop\""},
+      {"services:\n  pay-ments: http://h\n",
+       "rivulet.yaml:2:3: services.pay-ments: " + rule + "\"pay-ments\""},
+      {"projections:\n  - name: order-summary\n    key: \"${stream}\"\n    on: {A: {set: {x: "
+       "1}}}\n",
+       "rivulet.yaml:2:5: projections[0].name: " + rule + "\"order-summary\""},
+      {"services: {p: http://h}\nsagas:\n  - name: order-x\n    steps: [{name: a, action: {call: "
+       "p, path: /a}}]\n",
+       "rivulet.yaml:3:5: sagas[0].name: " + rule + "\"order-x\""},
+      {"outbox:\n  destinations:\n    - {name: Bus, type: jsonl, path: x}\n",
+       "rivulet.yaml:3:8: outbox.destinations[0].name: " + rule + "\"Bus\""},
+      {"sources:\n  - {name: _s, type: http}\n", "sources[0].name: " + rule + "\"_s\""},
+      {"sources:\n  - {name: 1s, type: http}\n", "sources[0].name: " + rule + "\"1s\""},
+      {"sources:\n  - {name: " + std::string(49, 'a') + ", type: http}\n",
+       "sources[0].name: " + rule + "\"" + std::string(49, 'a') + "\""},
+  };
+  for (const auto& [yaml, expected] : cases) {
+    INFO(yaml);
+    auto errors = Errors(yaml);
+    REQUIRE(errors.size() == 1);
+    CHECK_THAT(errors[0], Catch::EndsWith(expected));
+    CHECK_THAT(errors[0], Catch::StartsWith("rivulet.yaml:"));
+  }
+
+  // Names differing only in case can no longer both exist: the upper-case one breaks the
+  // rule (SQLite would give both projections one table).
+  auto twice = Errors(
+      "projections:\n"
+      "  - {name: orders, key: \"${stream}\", on: {A: {set: {x: 1}}}}\n"
+      "  - {name: Orders, key: \"${stream}\", on: {A: {set: {x: 1}}}}\n");
+  REQUIRE(twice.size() == 1);
+  CHECK(twice[0] == "rivulet.yaml:3:6: projections[1].name: " + rule + "\"Orders\"");
+  // So do index fields that differ only in case (each is a column of the table).
+  auto fields = Errors(
+      "projections:\n  - {name: p, key: \"${stream}\", on: {A: {set: {x: 1}}}, indexes: [Status, "
+      "status]}\n");
+  REQUIRE(fields.size() == 1);
+  CHECK_THAT(fields[0], Catch::Contains("projections[0].indexes[1]: index on status and on Status "
+                                        "(indexes ignore case)"));
+
+  // What the rule allows: 48 bytes, digits, '_' anywhere after the first letter, and the
+  // names that collided before (a__g2 beside a; order_x beside order).
+  auto ok = LoadConfigString(
+      "services: {p: http://h, p_2: http://h}\n"
+      "sources: [{name: " +
+          std::string(48, 'a') +
+          ", type: http}]\n"
+          "projections:\n"
+          "  - {name: a, key: \"${stream}\", on: {A: {set: {x: 1}}}}\n"
+          "  - {name: a__g2, key: \"${stream}\", on: {A: {set: {x: 1}}}}\n"
+          "sagas:\n"
+          "  - {name: order, steps: [{name: a, action: {call: p, path: /a}}]}\n"
+          "  - {name: order_x, steps: [{name: a, action: {call: p_2, path: /a}}]}\n"
+          "outbox: {destinations: [{name: d9_, type: jsonl, path: x}]}\n"
+          "server: {tokens: [{name: Ops-Team, token: aaaaaaaaaaaaaaaaaaaa, role: read}]}\n",
+      "rivulet.yaml", "/cfg", FakeEnv({}));
+  INFO(ok.status());
+  CHECK(ok.ok());
+}
+
+TEST_CASE("store.backend postgres is refused when the config loads, for every command alike",
+          "[config]") {
+  auto errors = Errors("store: {backend: postgres, url: \"postgresql://x@127.0.0.1/y\"}\n");
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0] ==
+        "rivulet.yaml:1:9: store.backend: postgres is not available in this build yet; use "
+        "backend: sqlite");
+}
+
+TEST_CASE("the loader bounds what it reads: alias expansion, size, regular files only",
+          "[config][limits]") {
+  // Aliases nested six deep under a template: 10^6 nodes for a walk, from 300 bytes.
+  std::string bomb = "mappings:\n  - data:\n      l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int level = 1; level <= 5; ++level) {
+    std::string prev = "*l" + std::to_string(level - 1);
+    bomb += "      l" + std::to_string(level) + ": &l" + std::to_string(level) + " [";
+    for (int i = 0; i < 10; ++i) bomb += (i ? ", " : "") + prev;
+    bomb += "]\n";
+  }
+  auto errors = Errors(bomb);
+  REQUIRE(errors.size() == 1);
+  CHECK_THAT(errors[0], Catch::StartsWith("rivulet.yaml:"));
+  CHECK_THAT(errors[0], Catch::Contains(
+                            "the config passes 100000 nodes here, counting each alias as the nodes "
+                            "it repeats"));
+
+  // The count stops where the limit is passed, however far the aliases would go.
+  std::string deep = "l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int level = 1; level <= 30; ++level) {
+    deep += "l" + std::to_string(level) + ": &l" + std::to_string(level) + " [";
+    for (int i = 0; i < 10; ++i) deep += (i ? ", " : "") + ("*l" + std::to_string(level - 1));
+    deep += "]\n";
+  }
+  YAML::Mark where = YAML::Mark::null_mark();
+  CHECK_FALSE(CountExpandedNodes(deep, 100'000, &where).has_value());
+  CHECK(where.line == 4);  // an alias in l4 (0-based line 4) passes 10^5
+  // Keys count too: the map, a, [1, 2] (3), b, [*a, *a] (1 + 2 * 3).
+  CHECK(CountExpandedNodes("a: &a [1, 2]\nb: [*a, *a]\n", 100, &where) == 13u);
+
+  // Anchors and aliases of ordinary size still load.
+  auto shared = LoadConfigString(
+      "services: {p: http://h}\n"
+      "sagas:\n"
+      "  - {name: s1, retry: &r {max_attempts: 5}, steps: [{name: a, action: {call: p, path: "
+      "/a}}]}\n"
+      "  - {name: s2, retry: *r, steps: [{name: a, action: {call: p, path: /a}}]}\n",
+      "rivulet.yaml", "/cfg", FakeEnv({}));
+  INFO(shared.status());
+  REQUIRE(shared.ok());
+  CHECK(shared->sagas[1].retry.max_attempts == 5);
+
+  // More than 4 MiB, even of comments.
+  std::string big(5 << 20, '#');
+  for (size_t i = 80; i < big.size(); i += 81) big[i] = '\n';
+  auto too_big = LoadConfigString(big, "rivulet.yaml", "/cfg", FakeEnv({}));
+  REQUIRE_FALSE(too_big.ok());
+  CHECK(too_big.status().message() ==
+        "rivulet.yaml: the config is 5242880 bytes; the limit is 4MiB");
+  TempDir dir;
+  rivulet::testing::WriteFile(dir.File("big.yaml"), big);
+  auto big_file = LoadConfigFile(dir.File("big.yaml"));
+  REQUIRE_FALSE(big_file.ok());
+  CHECK_THAT(big_file.status().message(), Catch::Contains("larger than 4MiB"));
+
+  // Only regular files: a directory, a device and a FIFO without a writer are refused at
+  // once (reading the FIFO would wait forever, /dev/zero never ends).
+  const std::pair<std::string, std::string> others[] = {
+      {dir.path(), "it is a directory, not a regular file"},
+      {"/dev/zero", "it is a device, not a regular file"},
+      {dir.File("fifo"), "it is a pipe, not a regular file"},
+  };
+  REQUIRE(::mkfifo(dir.File("fifo").c_str(), 0600) == 0);
+  for (const auto& [path, expected] : others) {
+    auto config = LoadConfigFile(path);
+    REQUIRE_FALSE(config.ok());
+    CHECK(config.status().message() == path + ": cannot read the config file: " + expected);
+    CHECK(config.status().details()["errors"].size() == 1);
+  }
 }

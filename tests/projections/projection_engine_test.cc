@@ -1,6 +1,7 @@
 #include <atomic>
 #include <map>
 
+#include "projections/projection_tables.h"
 #include "tests/projections/projection_fixture.h"
 
 using namespace rivulet;
@@ -185,10 +186,10 @@ TEST_CASE("planner statistics are gathered as a table grows and move with a swap
   auto swapped = stats("proj_counts");
   CHECK(swapped.size() == first.size());  // the old copy's rows are gone, not doubled
   for (const auto& [index, stat] : swapped) {
-    CHECK(index.find("__g2") != std::string::npos);  // the rebuilt copy's indexes
+    CHECK(index.find("proj_counts$g2") == 0);  // the rebuilt copy's indexes
     CHECK(rows_of(stat) == "5000");
   }
-  CHECK(stats("proj_counts__g2").empty());
+  CHECK(stats("proj_counts$g2").empty());
 }
 
 TEST_CASE("a changed definition rebuilds on start while the old copy keeps following the log",
@@ -316,4 +317,150 @@ TEST_CASE("replay with --from and --to builds from a slice of the log",
   CHECK(doc["sum"] == (10 + 29) * 20 / 2);  // n = 10..29
   CHECK(engine.Replay("nope", 0, std::nullopt, nullptr, [] { return false; }).status().code() ==
         StatusCode::kNotFound);
+}
+
+namespace {
+// Waits until `name`'s live copy is generation `generation`, running.
+void WaitForGeneration(ProjectionEngine& engine, const std::string& name, int64_t generation) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (true) {
+    auto s = engine.Describe(name);
+    REQUIRE(s.ok());
+    if (s->generation == generation && s->state == "running" && !s->rebuild) return;
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+}
+
+std::vector<std::string> SchemaNames(eventstore::EventStore& store, const std::string& like) {
+  auto rows = store.Query(
+      "SELECT name FROM sqlite_schema WHERE name LIKE $1 ESCAPE '\\' ORDER BY name", {like});
+  REQUIRE(rows.ok());
+  std::vector<std::string> out;
+  for (const auto& row : *rows) out.push_back(std::get<std::string>(row[0]));
+  return out;
+}
+
+const char* kSeenPerAmount =
+    R"({"name": "%s", "key": "k${data.amount}", "on": {"Tick": {"inc": {"seen": 1}}},
+        "indexes": ["seen"]})";
+
+projections::ProjectionDefinition SeenPerAmount(const std::string& name) {
+  std::string json = kSeenPerAmount;
+  json.replace(json.find("%s"), 2, name);
+  return Projection(json);
+}
+}  // namespace
+
+TEST_CASE("a projection named like another's rebuild copy keeps its table through the rebuild",
+          "[projections][engine][rebuild][names]") {
+  auto backend = GENERATE(from_range(StoreBackends()));
+  TempDir dir;
+  auto store = OpenTestStore(backend, dir);
+  AppendMany(*store, 300, 10);
+  std::string counts = kCountPerStream;
+  counts.replace(counts.find("\"counts\""), 8, "\"a\"");
+  ProjectionEngine engine(*store, {Projection(counts), SeenPerAmount("a__g2")}, {});
+  REQUIRE(engine.Start().ok());
+  CHECK(WaitForLive(engine, "a", 300).state == "running");
+  CHECK(WaitForLive(engine, "a__g2", 300).state == "running");
+  REQUIRE(engine.Rebuild("a").ok());  // generation 2 of a: once the table proj_a__g2
+  WaitForGeneration(engine, "a", 2);
+  AppendMany(*store, 10, 10, "Tick", "t-");
+  CHECK(WaitForLive(engine, "a", 310).state == "running");
+  auto other = WaitForLive(engine, "a__g2", 310);
+  CHECK(other.state == "running");
+  CHECK(other.generation == 1);
+  CHECK(Sum(*store, "a", "count", 10) == 300);
+  CHECK(Sum(*store, "a", "count", 10, "t-") == 10);
+  // n = 0..299 and 0..9: amount n % 7 == 0 for 43 + 2 of them.
+  CHECK(Doc(*store, "a__g2", "k0")["seen"] == 45);
+  CHECK(Doc(*store, "a__g2", "k6")["seen"] == 42 + 1);
+  CHECK(SchemaNames(*store, "proj\\_a%") ==
+        std::vector<std::string>{"proj_a", "proj_a$g2$f_count", "proj_a$g2$structured",
+                                 "proj_a__g2", "proj_a__g2$g1$f_seen", "proj_a__g2$g1$structured"});
+}
+
+TEST_CASE("objects named by earlier schemes give way without losing a row",
+          "[projections][engine][names]") {
+  auto backend = GENERATE(from_range(StoreBackends()));
+  TempDir dir;
+  auto store = OpenTestStore(backend, dir);
+  AppendMany(*store, 100, 5);
+  {
+    ProjectionEngine engine(*store, {Projection(kCountPerStream)}, {});
+    REQUIRE(engine.Start().ok());
+    CHECK(WaitForLive(engine, "counts", 100).state == "running");
+  }
+  // A store from before names followed SPEC section 4: an index of counts named
+  // proj_counts__i_count, and the table of a projection "Counts_x" (upper case was
+  // allowed; SQLite sees proj_Counts_x and proj_counts_x as one name).
+  REQUIRE(store
+              ->Write([](eventstore::Transaction& tx) {
+                return tx.ExecuteScript(
+                    "CREATE INDEX IF NOT EXISTS \"proj_counts__i_count\" ON \"proj_counts\" "
+                    "(\"f_count\", key);"
+                    "CREATE TABLE \"proj_Counts_x\" (key TEXT PRIMARY KEY, doc TEXT);"
+                    "INSERT INTO \"proj_Counts_x\" VALUES ('kept', '{}');");
+              })
+              .ok());
+  ProjectionEngine engine(
+      *store,
+      {Projection(kCountPerStream), SeenPerAmount("counts__i_count"), SeenPerAmount("counts_x")},
+      {});
+  REQUIRE(engine.Start().ok());
+  for (const char* name : {"counts", "counts__i_count", "counts_x"}) {
+    INFO(name);
+    CHECK(WaitForLive(engine, name, 100).state == "running");
+  }
+  CHECK(Sum(*store, "counts", "count", 5) == 100);
+  CHECK(Doc(*store, "counts__i_count", "k0")["seen"] == 15);
+  CHECK(Doc(*store, "counts_x", "k0")["seen"] == 15);
+  auto kept = store->Query("SELECT key FROM \"proj_Counts_x$legacy\"", {});
+  REQUIRE(kept.ok());
+  REQUIRE(kept->size() == 1);
+  CHECK(std::get<std::string>((*kept)[0][0]) == "kept");
+  auto index = store->Query(
+      "SELECT tbl_name FROM sqlite_schema WHERE name = 'proj_counts__i_count$legacy'", {});
+  REQUIRE(index.ok());
+  REQUIRE(index->size() == 1);
+  CHECK(std::get<std::string>((*index)[0][0]) == "proj_counts");
+}
+
+TEST_CASE("a rebuild stopped under the earlier table names resumes under the current ones",
+          "[projections][engine][rebuild][names]") {
+  auto backend = GENERATE(from_range(StoreBackends()));
+  TempDir dir;
+  auto store = OpenTestStore(backend, dir);
+  AppendMany(*store, 100, 5);
+  {
+    ProjectionEngine engine(*store, {Projection(kCountPerStream)}, {});
+    REQUIRE(engine.Start().ok());
+    CHECK(WaitForLive(engine, "counts", 100).state == "running");
+  }
+  // The state a rebuild left when stopped before names followed SPEC section 4: a
+  // candidate row, its table called proj_counts__g2.
+  auto rows = projections::ProjectionTables::Load(*store, "counts");
+  REQUIRE(rows.ok());
+  REQUIRE(rows->size() == 1);
+  projections::Generation candidate = (*rows)[0];
+  candidate.generation = 2;
+  candidate.role = "candidate";
+  candidate.position = 0;
+  candidate.owner = "";
+  candidate.lease_until = 0;
+  REQUIRE(store
+              ->Write([&](eventstore::Transaction& tx) -> Status {
+                RETURN_IF_ERROR(projections::ProjectionTables::Create(tx, candidate, {"count"}, 1));
+                return tx.ExecuteScript(
+                    "ALTER TABLE \"proj_counts$g2\" RENAME TO \"proj_counts__g2\";");
+              })
+              .ok());
+  // The table goes back to its name on start, and a projection named counts__g2 gets its own.
+  ProjectionEngine engine(*store, {Projection(kCountPerStream), SeenPerAmount("counts__g2")}, {});
+  REQUIRE(engine.Start().ok());
+  WaitForGeneration(engine, "counts", 2);
+  CHECK(WaitForLive(engine, "counts__g2", 100).state == "running");
+  CHECK(Sum(*store, "counts", "count", 5) == 100);
+  CHECK(Doc(*store, "counts__g2", "k0")["seen"] == 15);
 }

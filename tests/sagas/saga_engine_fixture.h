@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/metrics.h"
 #include "sagas/saga_engine.h"
 #include "tests/support/example_services.h"
 #include "tests/support/temp_dir.h"
@@ -56,6 +57,8 @@ class SagaRig {
   ~SagaRig() { StopEngine(); }
 
   eventstore::EventStore& store() { return *store_; }
+  // The registry the next StartEngine gives the engine (none by default).
+  void set_metrics(core::MetricsRegistry* metrics) { metrics_ = metrics; }
   ExampleServices& services() { return services_; }
   core::ManualClock& clock() { return clock_; }
   sagas::SagaEngine& engine() { return *engine_; }
@@ -75,6 +78,7 @@ class SagaRig {
     for (const auto& [name, url] : extra_services) options.services[name] = url;
     options.workers = workers;
     options.clock = &clock_;
+    options.metrics = metrics_;
     options.idle_wait = std::chrono::milliseconds(10);
     engine_ = std::make_unique<sagas::SagaEngine>(*store_, std::move(defs), options);
     Status started = engine_->Start();
@@ -151,6 +155,7 @@ class SagaRig {
   std::unique_ptr<eventstore::EventStore> store_;
   ExampleServices services_;
   core::ManualClock clock_;
+  core::MetricsRegistry* metrics_ = nullptr;
   std::unique_ptr<sagas::SagaEngine> engine_;
 };
 

@@ -1,3 +1,8 @@
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+
 #include "tests/sagas/saga_engine_fixture.h"
 
 using namespace rivulet;
@@ -314,4 +319,128 @@ TEST_CASE("a service that refuses connections is retried, and nothing unknown is
   CHECK(d["steps"][1]["attempts"] == 2);
   CHECK(d["steps"][1]["outcome_unknown"] == false);
   CHECK(SagaRig::Compensated(d) == Strings{"payment"});  // not the step that never ran
+}
+
+namespace {
+// Sends this process's stderr to a file while it lives (the engine logs there).
+class StderrCapture {
+ public:
+  explicit StderrCapture(std::string path) : path_(std::move(path)) {
+    std::fflush(stderr);
+    saved_ = ::dup(2);
+    int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    ::dup2(fd, 2);
+    ::close(fd);
+  }
+  ~StderrCapture() {
+    std::fflush(stderr);
+    ::dup2(saved_, 2);
+    ::close(saved_);
+  }
+  // How many lines written so far contain `text`.
+  int Count(const std::string& text) const {
+    std::fflush(stderr);
+    std::string all = ReadFile(path_);
+    int n = 0;
+    for (size_t at = all.find(text); at != std::string::npos; at = all.find(text, at + 1)) ++n;
+    return n;
+  }
+
+ private:
+  std::string path_;
+  int saved_ = -1;
+};
+}  // namespace
+
+TEST_CASE("a trigger that can start no instance is refused once and visibly, and later ones run",
+          "[sagas][engine][triggers]") {
+  // The registries outlive the rig, whose engine they serve.
+  core::MetricsRegistry metrics, after_restart;
+  SagaRig rig;
+  TempDir logs;
+  StderrCapture captured(logs.File("stderr"));
+  rig.set_metrics(&metrics);
+  std::string def = kFulfillment;
+  def.insert(1, R"("trigger": {"type": "OrderPlaced"}, "id": "${data.order_id}", )");
+  rig.StartEngine({def});
+  auto trigger = [&](const Json& data) {
+    eventstore::AppendRequest a;
+    a.stream = "orders";
+    a.events.push_back({"", "OrderPlaced", data, Json::object()});
+    auto appended = rig.store().Append(a);
+    REQUIRE(appended.ok());
+    return appended->position;
+  };
+  // Ids that cannot form "$saga-order-<id>" (a '/', CR/LF, more than 256 bytes), and
+  // an event without one; then a good trigger, which must not wait behind them.
+  const std::vector<int64_t> bad = {
+      trigger({{"order_id", "a/b"}}), trigger({{"order_id", "x\r\ny"}}),
+      trigger({{"order_id", std::string(300, 'z')}}), trigger({{"other", 1}})};
+  trigger({{"order_id", "o-9"}});
+  rig.engine().Wake();
+  rig.WaitForStatus("o-9", {"completed"});
+  // The trigger checkpoint is past them (it used to stay before them, so that every
+  // pass, and every restart, tried them again).
+  auto checkpoint = sagas::SagaTables::StoredCheckpoint(rig.store(), "triggers");
+  REQUIRE(checkpoint.ok());
+  CHECK(*checkpoint > bad.back());
+  auto refused = [](core::MetricsRegistry& registry) {
+    return registry.GetCounter("rivulet_saga_triggers_refused_total", "", {{"saga", "order"}})
+        .value();
+  };
+  CHECK(refused(metrics) == bad.size());
+  for (int64_t position : bad) {
+    INFO("position " << position);
+    CHECK(captured.Count("rivulet: saga order: refused the trigger at position " +
+                         std::to_string(position) + ":") == 1);
+  }
+  CHECK(captured.Count("contains '/'") == 1);
+  CHECK(captured.Count("contains a control character") == 1);
+  CHECK(captured.Count("is 300 bytes long") == 1);
+  CHECK(captured.Count("no instance id") == 1);
+  auto rows = sagas::SagaTables::List(rig.store(), "order", "", {"", ""}, 100);
+  REQUIRE(rows.ok());
+  CHECK(rows->size() == 1);
+
+  // The checkpoint moved past them: a restarted engine does not see them again.
+  rig.StopEngine();
+  rig.set_metrics(&after_restart);
+  rig.StartEngine({def});
+  trigger({{"order_id", "o-10"}});
+  rig.engine().Wake();
+  rig.WaitForStatus("o-10", {"completed"});
+  CHECK(refused(after_restart) == 0);
+  for (int64_t position : bad) {
+    CHECK(captured.Count("refused the trigger at position " + std::to_string(position) + ":") == 1);
+  }
+}
+
+TEST_CASE("an emit the store would refuse is an emit error, and the instance still finishes",
+          "[sagas][engine]") {
+  SagaRig rig;
+  rig.StartEngine({R"({"name": "order", "steps": [
+      {"name": "payment", "action": {"call": "payments", "path": "/payments",
+                                     "body": {"order_id": "${saga.id}"}}}],
+    "on_completed": {"emit": {"stream": "${trigger.stream}", "type": "${trigger.type|default:Done}",
+                              "data": {}}}})"});
+  // Saga streams are the runtime's: an emit may not write one, nor an invalid name.
+  rig.StartByHand("e-1", {{"stream", "$saga-order-e-2"}});
+  rig.StartByHand("e-2", {{"stream", "a/b"}});
+  rig.StartByHand("e-3", {{"stream", "done-3"}, {"type", std::string(300, 'T')}});
+  rig.StartByHand("e-4", {{"stream", "done-4"}});
+  for (const auto& [id, error] :
+       std::vector<std::pair<std::string, std::string>>{{"e-1", "reserved for the runtime"},
+                                                        {"e-2", "contains '/'"},
+                                                        {"e-3", "event type is 300 bytes"}}) {
+    INFO(id);
+    Json d = rig.WaitForStatus(id, {"completed"});
+    CHECK_THAT(d["history"].back()["data"].value("emit_error", std::string()),
+               Catch::Contains(error));
+  }
+  rig.WaitForStatus("e-4", {"completed"});
+  CHECK(EventsOf(rig.store(), "done-4").size() == 1);
+  CHECK(EventsOf(rig.store(), "done-3").empty());
+  // e-2's stream holds e-2's own events only.
+  CHECK(SagaRig::Types(rig.Describe("e-2"))[0] == "SagaStarted");
+  CHECK(EventsOf(rig.store(), "$saga-order-e-2").size() == rig.Describe("e-2")["history"].size());
 }
