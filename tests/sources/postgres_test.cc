@@ -627,7 +627,7 @@ TEST_CASE(
 
 TEST_CASE(
     "postgres: a fast shutdown of the source finishes in the middle of the initial copy, "
-    "which stores nothing and is made again after the restart",
+    "which is stored whole or not at all, and every row arrives once after the restart",
     "[sources][postgres][shutdown]") {
   PostgresServer pg;
   pg.Exec("CREATE TABLE orders (id bigint PRIMARY KEY, v int, note text)");
@@ -636,17 +636,23 @@ TEST_CASE(
           {std::to_string(kCopied)});
   TempDir dir;
   Pipeline p(pg, dir, "[orders]");
-  // The copy is under way while its cursor is open: its session is in a transaction
-  // whose last statement is a FETCH.
+  // The copy is under way from the moment the slot is made (its exported snapshot is
+  // read, then the rows are written to the store in one unit) until the store holds its
+  // checkpoint: seconds here.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (pg.Value("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'FETCH % FROM "
-                  "rivulet_snapshot' AND state IN ('active', 'idle in transaction')") != "1") {
+  std::string first_slot;
+  while (true) {
+    auto slot = pg.Exec(
+        "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = "
+        "'rivulet_shop' AND confirmed_flush_lsn IS NOT NULL");
+    if (!slot.empty() && p.StoredLsn() == "0/0") {
+      first_slot = slot[0][0];
+      break;
+    }
+    REQUIRE(p.StoredLsn() == "0/0");  // else the whole copy came and went unseen
     REQUIRE(std::chrono::steady_clock::now() < deadline);
     std::this_thread::sleep_for(milliseconds(10));
   }
-  const std::string first_slot = pg.Value(
-      "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = "
-      "'rivulet_shop'");
   pg.Stop(kFastStop);
   pg.Start();
   pg.Exec("INSERT INTO orders SELECT g, 1, 'y' FROM generate_series($1::int + 1, $1::int + 10) g",
@@ -654,9 +660,9 @@ TEST_CASE(
   std::set<int64_t> expected;
   for (int64_t id = 1; id <= kCopied + 10; ++id) expected.insert(id);
   CheckExactlyOnce(p, expected);
-  // Nothing of the interrupted copy was stored: every row of the table before the stop
-  // comes from the copy made again, from a new slot (the rows inserted after the
-  // restart may be copied too, or streamed).
+  // The interrupted copy was not stored at all and was made again from a new slot (the
+  // stop came while the snapshot was read: the usual case, it takes seconds here), or it
+  // was stored whole (the stop came while it was written to the store, which goes on).
   int64_t copied = 0;
   int64_t from_first_slot = 0;
   for (const auto& e : Recorded(p)) {
@@ -665,6 +671,7 @@ TEST_CASE(
     if (RowId(e) <= kCopied) ++copied;
     if (metadata["source_position"] == first_slot) ++from_first_slot;
   }
+  INFO(from_first_slot << " rows stored from the first slot");
   CHECK(copied == kCopied);
-  CHECK(from_first_slot == 0);
+  CHECK((from_first_slot == 0 || from_first_slot == kCopied));
 }
