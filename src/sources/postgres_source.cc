@@ -2,9 +2,13 @@
 
 #include <libpq-fe.h>
 #include <poll.h>
+#include <sys/socket.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <thread>
 
 #include "core/status_macros.h"
 
@@ -87,6 +91,56 @@ std::string QuoteTable(PGconn* conn, const std::string& table) {
          QuoteIdentifier(conn, table.substr(dot + 1));
 }
 
+// Notices of the SQL session. One that arrives while the session is idle may be the
+// FATAL error PostgreSQL ends it with (a shutdown ends plain sessions first): that one
+// is kept for SqlSessionEnded; the others are printed, as libpq does by default.
+void OnSqlNotice(void* arg, const PGresult* notice) {
+  const char* severity = PQresultErrorField(notice, PG_DIAG_SEVERITY_NONLOCALIZED);
+  const char* message = PQresultErrorField(notice, PG_DIAG_MESSAGE_PRIMARY);
+  if (severity != nullptr &&
+      (std::string(severity) == "FATAL" || std::string(severity) == "PANIC")) {
+    *static_cast<std::string*>(arg) =
+        std::string(severity) + ": " + (message != nullptr ? message : "");
+    return;
+  }
+  std::fprintf(stderr, "%s", PQresultErrorMessage(notice));
+}
+
+// While the source streams, a thread of its own waits for PostgreSQL to close the SQL
+// session's socket (a fast shutdown ends plain sessions first, see the class comment)
+// and then shuts the replication socket down, so the walsender ends at once even while
+// the source is busy storing a large unit. Only the two sockets are touched here, no
+// libpq state; the sockets stay open until this is destroyed.
+class SessionWatch {
+ public:
+  SessionWatch(int sql_socket, int replication_socket)
+      : thread_([this, sql_socket, replication_socket] { Run(sql_socket, replication_socket); }) {}
+  ~SessionWatch() {
+    done_.store(true);
+    thread_.join();
+  }
+  SessionWatch(const SessionWatch&) = delete;
+  SessionWatch& operator=(const SessionWatch&) = delete;
+
+  bool fired() const { return fired_.load(); }
+
+ private:
+  void Run(int sql_socket, int replication_socket) {
+    while (!done_.load()) {
+      pollfd pfd{sql_socket, POLLRDHUP, 0};
+      if (::poll(&pfd, 1, 50) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) {
+        fired_.store(true);
+        ::shutdown(replication_socket, SHUT_RDWR);
+        return;
+      }
+    }
+  }
+
+  std::atomic<bool> done_{false};
+  std::atomic<bool> fired_{false};
+  std::thread thread_;  // last: it starts once the flags exist
+};
+
 PGconn* ConnectTo(const std::string& url, bool replication) {
   // The URL is expanded; the session is in UTC so timestamptz values come as +00.
   const char* keys[] = {"dbname", "options", "connect_timeout", "replication", nullptr};
@@ -124,6 +178,8 @@ Status PostgresSource::Connect() {
   sql_ = ConnectTo(source_.url, false);
   if (PQstatus(sql_) != CONNECTION_OK)
     return Status::Unavailable("cannot connect to PostgreSQL: " + Error(sql_));
+  sql_session_ended_.clear();
+  PQsetNoticeReceiver(sql_, OnSqlNotice, &sql_session_ended_);
   replication_ = ConnectTo(source_.url, true);
   if (PQstatus(replication_) != CONNECTION_OK)
     return Status::Unavailable("cannot open a replication connection: " + Error(replication_));
@@ -415,6 +471,7 @@ Status PostgresSource::Handle(const std::string& payload) {
       if (!open_) return Status::Unavailable("pgoutput: a Commit without a Begin");
       Txn txn = std::move(*open_);
       open_.reset();
+      received_lsn_ = std::max(received_lsn_, m.end_lsn);
       if (m.end_lsn <= stored_lsn_) return Status::Ok();  // stored before a restart
       const std::string position = pg::FormatLsn(m.end_lsn);
       for (size_t i = 0; i < txn.changes.size(); ++i) {
@@ -436,16 +493,19 @@ Status PostgresSource::Handle(const std::string& payload) {
 
 Status PostgresSource::StorePending() {
   if (pending_end_lsn_ <= stored_lsn_) return Status::Ok();
+  // Past the last commit, up to what is received: a keepalive after it says the WAL
+  // there holds nothing more for us.
+  const uint64_t upto = std::max(pending_end_lsn_, received_lsn_);
   IngestBatch batch;
   batch.source = source_.name;
   batch.skip_seen_ids = false;
   batch.changes = std::move(pending_);
   batch.on_error = source_.on_error;
   pending_.clear();
-  batch.checkpoint = core::Json{{"lsn", pg::FormatLsn(pending_end_lsn_)}};
+  batch.checkpoint = core::Json{{"lsn", pg::FormatLsn(upto)}};
   Result<IngestStats> stored = ingestor_.Ingest(batch);
   if (!stored.ok()) return stored.status();
-  stored_lsn_ = pending_end_lsn_;
+  stored_lsn_ = upto;
   UpdateLag();
   return SendStatus(false);
 }
@@ -460,7 +520,7 @@ Status PostgresSource::StoreCheckpoint(uint64_t lsn) {
 
 Status PostgresSource::SendStatus(bool reply_requested) {
   std::string msg = "r";
-  PutU64(msg, std::max(received_lsn_, stored_lsn_));  // written
+  PutU64(msg, std::max(received_lsn_, stored_lsn_));  // written: received
   PutU64(msg, stored_lsn_);                           // flushed: only what is stored
   PutU64(msg, stored_lsn_);                           // applied
   PutU64(msg, static_cast<uint64_t>(PgNowMicros()));
@@ -471,6 +531,40 @@ Status PostgresSource::SendStatus(bool reply_requested) {
   }
   last_status_ms_ = SteadyMillis();
   return Status::Ok();
+}
+
+Status PostgresSource::HandleKeepalive(uint64_t wal_end, bool reply, int64_t heartbeat_ms) {
+  server_wal_end_ = std::max(server_wal_end_, wal_end);
+  // A keepalive follows everything sent before it: with no transaction open, every
+  // change up to wal_end is received.
+  if (!open_) received_lsn_ = std::max(received_lsn_, wal_end);
+  // A walsender sends one whenever it waits for WAL and our status is behind, i.e.
+  // after nearly every transaction of a busy database; storing on each (one unit and
+  // fsync per transaction) made a source fall behind a single writer. Only a reply
+  // request stores at once: it is answered with all that can be stored (a shutdown
+  // waits for it). Otherwise what is committed is stored when the data read is used up.
+  if (reply) RETURN_IF_ERROR(StorePending());
+  bool moved = false;
+  if (pending_end_lsn_ <= stored_lsn_ && received_lsn_ > stored_lsn_ &&
+      (reply || SteadyMillis() - last_idle_store_ms_ >= heartbeat_ms)) {
+    // Nothing waits to be stored: the WAL up to received_lsn_ holds nothing for us.
+    RETURN_IF_ERROR(StoreCheckpoint(received_lsn_));
+    stored_lsn_ = received_lsn_;
+    last_idle_store_ms_ = SteadyMillis();
+    moved = true;
+  }
+  UpdateLag();
+  // The status says what is received, so the walsender stops sending keepalives until it
+  // sends more; while behind, one every 100 ms is enough.
+  if (reply || moved || SteadyMillis() - last_status_ms_ >= 100) return SendStatus(false);
+  return Status::Ok();
+}
+
+std::string PostgresSource::SqlSessionEnded() {
+  // PQisBusy parses what was read, which hands the FATAL error to OnSqlNotice.
+  PQconsumeInput(sql_);
+  PQisBusy(sql_);
+  return sql_session_ended_.empty() ? Error(sql_) : sql_session_ended_;
 }
 
 void PostgresSource::UpdateLag() {
@@ -497,6 +591,19 @@ Status PostgresSource::Stream(const std::atomic<bool>& stop,
                             "'" + QuoteIdentifier(replication_, source_.publication) + "')";
   RETURN_IF_ERROR(Exec(replication_, start).status());
   on_progress();
+  SessionWatch watch(PQsocket(sql_), PQsocket(replication_));
+  Status streamed = StreamChanges(stop, on_progress);
+  if (watch.fired()) {
+    return Status::Unavailable("PostgreSQL ended the SQL session (" + SqlSessionEnded() +
+                               "), as a shutdown does first; the stream was closed at once so "
+                               "that the shutdown does not wait for changes not stored yet "
+                               "(they come again)");
+  }
+  return streamed;
+}
+
+Status PostgresSource::StreamChanges(const std::atomic<bool>& stop,
+                                     const std::function<void()>& on_progress) {
   const int64_t heartbeat_ms = std::max<int64_t>(source_.heartbeat.count(), 100);
   // Idle: the status goes out at least this often, asking for a keepalive reply.
   const int64_t status_every_ms = std::min<int64_t>(heartbeat_ms, 10'000);
@@ -507,25 +614,11 @@ Status PostgresSource::Stream(const std::atomic<bool>& stop,
       std::string data(buffer, static_cast<size_t>(n));
       PQfreemem(buffer);
       if (data[0] == 'w' && data.size() >= 25) {
-        const uint64_t wal_start = GetU64(data.data() + 1);
         server_wal_end_ = std::max(server_wal_end_, GetU64(data.data() + 9));
         RETURN_IF_ERROR(Handle(data.substr(25)));
-        received_lsn_ = std::max(received_lsn_, wal_start);
         if (pending_.size() >= 5000) RETURN_IF_ERROR(StorePending());
       } else if (data[0] == 'k' && data.size() >= 18) {
-        const uint64_t wal_end = GetU64(data.data() + 1);
-        const bool reply = data[17] != 0;
-        server_wal_end_ = std::max(server_wal_end_, wal_end);
-        RETURN_IF_ERROR(StorePending());
-        // Nothing in flight: every change up to wal_end is stored, so the slot may move.
-        if (!open_ && pending_.empty() && wal_end > stored_lsn_ &&
-            (reply || SteadyMillis() - last_idle_store_ms_ >= heartbeat_ms)) {
-          RETURN_IF_ERROR(StoreCheckpoint(wal_end));
-          stored_lsn_ = wal_end;
-          last_idle_store_ms_ = SteadyMillis();
-        }
-        UpdateLag();
-        if (reply || wal_end <= stored_lsn_) RETURN_IF_ERROR(SendStatus(false));
+        RETURN_IF_ERROR(HandleKeepalive(GetU64(data.data() + 1), data[17] != 0, heartbeat_ms));
       }
       continue;
     }
@@ -559,6 +652,7 @@ Status PostgresSource::Run(const std::atomic<bool>& stop,
   open_.reset();
   pending_.clear();
   pending_end_lsn_ = 0;
+  received_lsn_ = 0;
   relations_.clear();
   keys_.clear();
   Status ran = [&]() -> Status {

@@ -24,10 +24,20 @@ namespace rivulet::sources {
 // starting LSN: an interrupted copy leaves nothing, and the slot is made again), then
 // streams. Each source transaction becomes one atomic group of appends, stored with
 // the commit's end LSN as the checkpoint; several transactions may share a unit of
-// work. The standby status reports as flushed only what is stored; idle keepalives
-// (and the `heartbeat`) advance the stored LSN when nothing is in flight, so the slot
-// does not hold WAL back. Run returns when the connection ends, with why (the runner
-// reconnects), or when `stop` is set.
+// work, stored when the data read so far is used up (or at 5000 changes), so a source
+// that falls behind stores larger units. The standby status reports as written what
+// is received and as flushed only what is stored; a keepalive's end with no
+// transaction open is received (the WAL up to it holds nothing more for us), and is
+// stored with the next unit, or alone when a reply is asked for or every `heartbeat`
+// while nothing waits, so the slot does not hold WAL back.
+//
+// A fast shutdown of PostgreSQL ends the plain sessions first, then waits for every
+// walsender's client to confirm all WAL sent. When the SQL session ends while the
+// source streams, the replication socket is shut down at once (from a thread of its
+// own, also while a unit is being stored): nothing more is confirmed, what was received
+// and not stored comes again, and a shutdown never waits for a source that is behind.
+// Run returns when a connection ends, with why (the runner reconnects), or when `stop`
+// is set.
 class PostgresSource {
  public:
   PostgresSource(eventstore::EventStore& store, Ingestor& ingestor, config::SourceConfig source,
@@ -51,6 +61,7 @@ class PostgresSource {
   Status PrepareSlot();
   Status CopySnapshot(const std::string& snapshot, uint64_t consistent_lsn);
   Status Stream(const std::atomic<bool>& stop, const std::function<void()>& on_progress);
+  Status StreamChanges(const std::atomic<bool>& stop, const std::function<void()>& on_progress);
   Status Handle(const std::string& payload);
   // Key columns of a table (its primary key), by relation oid; cached.
   Result<std::set<std::string>> KeyColumns(uint32_t relation_oid, const pg::Relation& relation);
@@ -61,6 +72,10 @@ class PostgresSource {
   Status StorePending();
   Status StoreCheckpoint(uint64_t lsn);
   Status SendStatus(bool reply_requested);
+  // A keepalive: what it says is received, stored when a reply is asked for.
+  Status HandleKeepalive(uint64_t wal_end, bool reply, int64_t heartbeat_ms);
+  // Why PostgreSQL ended the SQL session (it does so first when it shuts down).
+  std::string SqlSessionEnded();
   void UpdateLag();
 
   eventstore::EventStore& store_;
@@ -73,8 +88,10 @@ class PostgresSource {
   PGconn* replication_ = nullptr;  // replication=database
   std::string database_;
 
-  uint64_t stored_lsn_ = 0;    // durably stored in the store
-  uint64_t received_lsn_ = 0;  // the end of the last WAL received
+  uint64_t stored_lsn_ = 0;  // durably stored in the store
+  // Every change up to here is received: the end of the last commit, or a keepalive's
+  // end when no transaction was open. Reset on each connection.
+  uint64_t received_lsn_ = 0;
   uint64_t server_wal_end_ = 0;
   std::map<uint32_t, pg::Relation> relations_;
   std::map<uint32_t, std::set<std::string>> keys_;
@@ -86,6 +103,7 @@ class PostgresSource {
   int64_t last_commit_time_ = 0;       // of the last transaction committed
   int64_t last_status_ms_ = 0;
   int64_t last_idle_store_ms_ = 0;
+  std::string sql_session_ended_;  // the FATAL message PostgreSQL ended it with
 };
 
 }  // namespace rivulet::sources

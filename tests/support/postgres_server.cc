@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sstream>
 #include <stdexcept>
 
 #include "tests/support/nats_server.h"  // FreeLoopbackPort
@@ -61,16 +62,39 @@ void PostgresServer::Start() {
   running_ = true;
 }
 
-void PostgresServer::Stop() {
+void PostgresServer::Stop(std::chrono::seconds timeout) {
   if (conn_ != nullptr) PQfinish(conn_);
   conn_ = nullptr;
-  AsPostgres({std::string(kBin) + "pg_ctl", "-D", data_, "-m", "fast", "-w", "stop"},
-             "pg_ctl stop");
+  const std::string seconds = std::to_string(timeout.count());
+  try {
+    AsPostgres(
+        {std::string(kBin) + "pg_ctl", "-D", data_, "-m", "fast", "-w", "-t", seconds, "stop"},
+        "pg_ctl stop -m fast");
+  } catch (const std::exception& e) {
+    // Still running_: the destructor stops it with immediate mode.
+    throw std::runtime_error("PostgreSQL did not finish a fast shutdown within " + seconds +
+                             " s (" + e.what() + "); the end of its log:\n" + LogTail(30));
+  }
   running_ = false;
 }
 
-void PostgresServer::Restart() {
-  Stop();
+std::string PostgresServer::LogTail(size_t lines) const {
+  // Without the refusals of clients that keep trying to connect meanwhile.
+  std::vector<std::string> kept;
+  std::istringstream log(ReadFile(dir_.File("postgres.log")));
+  for (std::string line; std::getline(log, line);) {
+    if (line.find("the database system is shutting down") == std::string::npos &&
+        line.find("the database system is starting up") == std::string::npos)
+      kept.push_back(line);
+  }
+  std::string out;
+  for (size_t i = kept.size() > lines ? kept.size() - lines : 0; i < kept.size(); ++i)
+    out += kept[i] + "\n";
+  return out;
+}
+
+void PostgresServer::Restart(std::chrono::seconds stop_timeout) {
+  Stop(stop_timeout);
   Start();
 }
 

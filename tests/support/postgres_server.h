@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -30,9 +31,14 @@ class PostgresServer {
   // A single value.
   std::string Value(const std::string& sql, const std::vector<std::string>& params = {});
 
-  void Restart();  // a fast shutdown and a start; connections are cut
-  void Stop();
+  // Stop(stop_timeout), then Start; connections are cut.
+  void Restart(std::chrono::seconds stop_timeout = std::chrono::seconds(60));
+  // A fast shutdown (pg_ctl stop -m fast), waiting at most `timeout` for it. When it
+  // does not finish in time this throws, saying so with the end of the server's log;
+  // the server is then still stopped (immediate mode) when this object is destroyed.
+  void Stop(std::chrono::seconds timeout = std::chrono::seconds(60));
   void Start();
+  std::string LogTail(size_t lines) const;  // the last lines of the server's log
 
  private:
   PGconn* Connection();
