@@ -171,6 +171,17 @@ bool WaitForMetric(httplib::Client& client, const std::string& line) {
   return false;
 }
 
+// Joins its threads when it goes out of scope, also when a REQUIRE ends the test early;
+// declared before the server whose requests they make, so the server stops first.
+struct Joiner {
+  std::vector<std::thread> threads;
+  ~Joiner() {
+    for (auto& t : threads) {
+      if (t.joinable()) t.join();
+    }
+  }
+};
+
 // An in-process server with its own store, for limits a test shrinks.
 struct InProcessServer {
   explicit InProcessServer(const rivulet::server::HttpLimits& limits,
@@ -264,14 +275,15 @@ TEST_CASE(
   rivulet::server::HttpLimits limits;
   limits.max_long_polls = 2;
   limits.max_event_streams = 1;
+  std::atomic<int> delivered{0};
+  std::atomic<bool> streamed{false};
+  Joiner clients;
   InProcessServer server(limits);
   auto seed = server.store->Append(rivulet::testing::MakeAppend("seed", 1));
   REQUIRE(seed.ok());
 
-  std::vector<std::thread> waiting;
-  std::atomic<int> delivered{0};
   for (int i = 0; i < 2; ++i) {
-    waiting.emplace_back([&] {
+    clients.threads.emplace_back([&] {
       auto client = server.Client(seconds(60));
       auto res = client->Get("/v1/changes?max_await_ms=30000");
       if (res && res->status == 200 && Json::parse(res->body)["events"].size() == 1) ++delivered;
@@ -294,8 +306,7 @@ TEST_CASE(
   CHECK_THAT(client->Get("/metrics")->body,
              Catch::Contains("rivulet_http_long_polls_shortened_total 1"));
 
-  std::atomic<bool> streamed{false};
-  std::thread sse([&] {
+  clients.threads.emplace_back([&] {
     auto stream = server.Client(seconds(60));
     stream->Get("/v1/changes", {{"Accept", "text/event-stream"}},
                 [&](const char* data, size_t len) {
@@ -316,8 +327,7 @@ TEST_CASE(
 
   // A new event reaches the waiting long polls and the stream.
   REQUIRE(client->Post("/v1/streams/s", AppendBody("T"), kJson)->status == 201);
-  for (auto& t : waiting) t.join();
-  sse.join();
+  for (auto& t : clients.threads) t.join();
   CHECK(delivered.load() == 2);
   CHECK(streamed.load());
 }
