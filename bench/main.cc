@@ -181,6 +181,12 @@ int main(int argc, char** argv) {
              true, ">= 10,000 events/s"),
       Target("idle rivulet serve resident memory", http["idle_rss_mib"], "MiB", 0, "", 30, false,
              "<= 30 MB"),
+      Target("/v1/health beside 200 idle keep-alive connections and 50 long polls (slowest)",
+             http["held_connections"]["held"]["health_max_ms"], "ms", 0, "", 200, false,
+             "<= 200 ms"),
+      Target("append beside 200 idle keep-alive connections and 50 long polls (slowest)",
+             http["held_connections"]["held"]["append_max_ms"], "ms", 0, "", 200, false,
+             "<= 200 ms"),
   };
   const double raw_upserts = projection["raw_upserts_per_s"];
   for (const auto& [name, rate] : projection["catch_up_events_per_s"].items()) {

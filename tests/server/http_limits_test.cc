@@ -269,7 +269,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "HTTP: long polls past their cap answer at once with their token; event streams past "
+    "HTTP: long polls past their cap answer at once with their token, and event streams past "
     "theirs get 503",
     "[http][limits]") {
   rivulet::server::HttpLimits limits;
@@ -333,8 +333,8 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "HTTP: at the connection limit the longest-idle connection makes room; with none idle "
-    "a new one gets 503",
+    "HTTP: at the connection limit the longest-idle connection makes room, and with none "
+    "idle a new one gets 503",
     "[http][limits]") {
   rivulet::server::HttpLimits limits;
   limits.max_connections = 3;
