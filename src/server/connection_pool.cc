@@ -106,12 +106,13 @@ class Connection final : public httplib::Stream {
     }
     size = std::min(size, budget_);
     if (off_ == len_) {
-      if (!WaitReadable()) return Failed(-1);
       if (!buffer_) buffer_ = std::make_unique<char[]>(kReadBufferBytes);
-      ssize_t n;
-      do {
-        n = recv(fd_, buffer_.get(), kReadBufferBytes, 0);
-      } while (n < 0 && errno == EINTR);
+      // What has arrived is taken at once; only then is it worth waiting.
+      ssize_t n = Receive(MSG_DONTWAIT);
+      if (n < 0 && errno == EAGAIN) {
+        if (!WaitReadable()) return Failed(-1);
+        n = Receive(0);
+      }
       if (n <= 0) return Failed(n);
       off_ = 0;
       len_ = static_cast<size_t>(n);
@@ -185,6 +186,14 @@ class Connection final : public httplib::Stream {
     Clock::duration timeout = limits_.read_timeout;
     if (!in_body_) timeout = std::min(timeout, header_deadline_ - Clock::now());
     return WaitFor(fd_, POLLIN, timeout);
+  }
+
+  ssize_t Receive(int flags) {
+    ssize_t n;
+    do {
+      n = recv(fd_, buffer_.get(), kReadBufferBytes, flags);
+    } while (n < 0 && errno == EINTR);
+    return n;
   }
 
   // A read that ended the request early leaves the connection in an unknown place.

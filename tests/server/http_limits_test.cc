@@ -347,6 +347,14 @@ TEST_CASE(
     REQUIRE(open.back().Send(Get("/v1/health")));
     REQUIRE(open.back().Read());
   }
+  // Idle once their threads let go of them (a thread waits 2 ms for a next request).
+  for (int i = 0; i < 200; ++i) {
+    if (server.metrics.RenderPrometheus().find("rivulet_http_requests_in_progress 0") !=
+        std::string::npos) {
+      break;
+    }
+    std::this_thread::sleep_for(milliseconds(10));
+  }
   RawConnection fourth(server.port);
   REQUIRE(fourth.Send(Get("/v1/health")));
   auto served = fourth.Read();
