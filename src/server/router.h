@@ -2,22 +2,20 @@
 
 #include <httplib.h>
 
+#include <cstdint>
 #include <functional>
 #include <string>
 
-#include "server/auth.h"
-
 namespace rivulet::server {
 
-// Registers route handlers behind the server's authentication. The check runs inside
-// the handler, after httplib has read the request body: rejecting earlier (in httplib's
-// pre-routing hook) would leave a POST body unread on a keep-alive connection and turn
-// the client's next request into garbage.
+// Registers route handlers. Authentication happens before a route is chosen (in
+// HttpServer, before the body is read); the router holds each decoded body to
+// server.max_body, which a chunked body can only be measured against once read.
 class Router {
  public:
   using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
 
-  Router(httplib::Server& http, const Authenticator& auth) : http_(http), auth_(auth) {}
+  Router(httplib::Server& http, uint64_t max_body) : http_(http), max_body_(max_body) {}
 
   void Get(const std::string& pattern, Handler handler);
   void Post(const std::string& pattern, Handler handler);
@@ -28,7 +26,7 @@ class Router {
   Handler Guard(Handler handler) const;
 
   httplib::Server& http_;
-  const Authenticator& auth_;
+  const uint64_t max_body_;
 };
 
 }  // namespace rivulet::server

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 #include "config/config.h"
@@ -21,10 +22,16 @@ struct ServerContext {
   const config::Config& config;
   // Set when shutdown starts: long polls and event streams end promptly.
   std::atomic<bool> stopping{false};
-  // Event streams (SSE) hold a server thread each; at most this many run at once so
-  // plain requests always find a thread.
-  int64_t max_event_streams = 8;
+  // Each waiting long poll and each event stream (SSE) holds a server thread. Past
+  // `max_long_polls` a long poll answers at once with what there is (possibly nothing)
+  // and its resume token; past `max_event_streams` an event stream is refused (503).
+  int64_t max_long_polls = 256;
+  std::atomic<int64_t> long_polls{0};
+  int64_t max_event_streams = 128;
   std::atomic<int64_t> event_streams{0};
+  // Reads of streams and of the log stop adding events once an answer would pass this
+  // many bytes, and say where to continue; an answer always holds at least one event.
+  size_t max_answer_bytes = 16 * 1024 * 1024;
 };
 
 }  // namespace rivulet::server

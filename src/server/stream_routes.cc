@@ -111,6 +111,7 @@ void HandleRead(ServerContext& ctx, const httplib::Request& req, httplib::Respon
                      params.OptionalInt("from", 0, std::numeric_limits<int64_t>::max() / 2));
     ASSIGN_OR_RETURN(int64_t limit, params.Int("limit", 1, 1000, 100));
     options.limit = static_cast<size_t>(limit);
+    options.max_bytes = ctx.max_answer_bytes;
     ASSIGN_OR_RETURN(eventstore::StreamSlice slice, ctx.store.ReadStream(options));
     std::string body = "{\"events\":[";
     for (size_t i = 0; i < slice.events.size(); ++i) {

@@ -142,3 +142,67 @@ TEST_CASE("resume tokens are opaque, stable and strictly parsed", "[read]") {
     CHECK(decoded.status().code() == StatusCode::kInvalidArgument);
   }
 }
+
+TEST_CASE("reads stop at a byte budget, always return one event, and continue exactly there",
+          "[read][limits]") {
+  auto backend = GENERATE(from_range(StoreBackends()));
+  TempDir dir;
+  auto store = OpenTestStore(backend, dir);
+  // Five events of ~10 KB each in one stream, then a small one elsewhere.
+  AppendRequest big;
+  big.stream = "big";
+  for (int i = 0; i < 5; ++i) {
+    EventData e;
+    e.type = "Blob";
+    e.data = core::Json{{"i", i}, {"pad", std::string(10'000, 'x')}};
+    big.events.push_back(std::move(e));
+  }
+  REQUIRE(store->Append(big).ok());
+  REQUIRE(store->Append(MakeAppend("small", 1)).ok());
+
+  LogReadOptions log;
+  log.limit = 1000;
+  log.max_bytes = 25'000;  // room for two
+  auto first = store->ReadLog(log);
+  REQUIRE(first.ok());
+  CHECK(Positions(*first) == std::vector<int64_t>{1, 2});
+  CHECK(first->resume.position == 2);  // not past the event left out
+  CHECK_FALSE(first->reached_head);
+  log.after = first->resume;
+  auto second = store->ReadLog(log);
+  REQUIRE(second.ok());
+  CHECK(Positions(*second) == std::vector<int64_t>{3, 4});
+  log.after = second->resume;
+  auto third = store->ReadLog(log);
+  REQUIRE(third.ok());
+  CHECK(Positions(*third) == std::vector<int64_t>{5, 6});  // the small one fits beside
+  CHECK(third->reached_head);
+
+  // A budget smaller than one event still returns that event.
+  log.after = LogPosition{};
+  log.max_bytes = 100;
+  auto one = store->ReadLog(log);
+  REQUIRE(one.ok());
+  CHECK(Positions(*one) == std::vector<int64_t>{1});
+  CHECK(one->resume.position == 1);
+
+  // Filtered-out events cost nothing and still move the token.
+  log.filter.streams = {"small"};
+  auto filtered = store->ReadLog(log);
+  REQUIRE(filtered.ok());
+  CHECK(Positions(*filtered) == std::vector<int64_t>{6});
+
+  StreamReadOptions stream{"big", false, 0, 100};
+  stream.max_bytes = 25'000;
+  auto page = store->ReadStream(stream);
+  REQUIRE(page.ok());
+  CHECK(Versions(*page) == std::vector<int64_t>{0, 1});
+  CHECK(page->next == 2);
+  stream.backward = true;
+  stream.from = std::nullopt;
+  stream.max_bytes = 1;
+  page = store->ReadStream(stream);
+  REQUIRE(page.ok());
+  CHECK(Versions(*page) == std::vector<int64_t>{4});
+  CHECK(page->next == 3);
+}

@@ -249,6 +249,20 @@ TEST_CASE("HTTP: bearer tokens with read < write < admin", "[http][auth]") {
   CHECK(client->Get("/metrics")->status == 401);
   CHECK(client->Get("/v1/events", with("wrong-token-0123456789"))->status == 401);
   CHECK(client->Get("/v1/events", {{"Authorization", "Basic abc"}})->status == 401);
+  CHECK(client->Get("/v1/events", {{"Authorization", "Bearer"}})->status == 401);
+  CHECK(client->Get("/v1/events", {{"Authorization", "Bearerread-token-01234567890"}})->status ==
+        401);
+  // RFC 7235: the scheme is case-insensitive.
+  CHECK(client->Get("/v1/events", {{"Authorization", "bearer read-token-01234567890"}})->status ==
+        200);
+  CHECK(client->Get("/v1/events", {{"Authorization", "BEARER  read-token-01234567890"}})->status ==
+        200);
+  // A refused POST never gets its body read, and the connection is closed after the
+  // answer so the unread body cannot pass for the next request.
+  auto anonymous_post = client->Post("/v1/streams/x", AppendBody("T", Json::object()), kJson);
+  REQUIRE(anonymous_post);
+  CHECK(anonymous_post->status == 401);
+  CHECK(anonymous_post->get_header_value("Connection") == "close");
 
   auto denied = client->Post("/v1/streams/x", with("read-token-01234567890"),
                              AppendBody("T", Json::object()), kJson);

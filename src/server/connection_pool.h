@@ -1,0 +1,138 @@
+#pragma once
+
+#include <httplib.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <list>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "core/metrics.h"
+
+namespace rivulet::server {
+
+struct ConnectionLimits {
+  // Open client connections. At the cap a new connection closes the longest-idle
+  // keep-alive connection, or, when none is idle, is answered 503 and closed.
+  size_t max_connections = 4096;
+  // Threads that serve requests: `min_threads` stay ready; more start when a request
+  // arrives and none is free, up to `max_threads`, and exit after `thread_idle`.
+  size_t min_threads = 16;
+  size_t max_threads = 1024;
+  std::chrono::milliseconds thread_idle{30'000};
+  // A keep-alive connection with no request in progress closes after this long.
+  std::chrono::milliseconds idle_timeout{60'000};
+  // Waiting for request bytes (the whole request line and headers must arrive within
+  // one read timeout), and for the client to take response bytes.
+  std::chrono::milliseconds read_timeout{10'000};
+  std::chrono::milliseconds write_timeout{10'000};
+  // After refusing a request whose body was not read, the connection discards what the
+  // client still sends for up to this long before closing, so that the client reads
+  // the answer instead of a reset.
+  std::chrono::milliseconds linger{2'000};
+  // Bytes of the request line and headers, and raw body bytes on the wire (chunk
+  // framing included) read for one request. Past either, reading fails.
+  size_t max_header_bytes = 64 * 1024;
+  size_t max_body_bytes = SIZE_MAX;
+};
+
+// Serves one HTTP request from `stream` (httplib's Server::process_request). Calls
+// `headers_read` once the request line and headers are parsed, before the body.
+using RequestServer =
+    std::function<bool(httplib::Stream& stream, bool close_connection, bool& connection_closed,
+                       const std::function<void(httplib::Request&)>& headers_read)>;
+
+class Connection;
+
+// The server's connections and the threads that serve them. A connection holds a
+// thread only while a request is in progress: between requests it waits in an epoll
+// set, and a thread takes it when its next request is readable. So idle keep-alive
+// connections (client pools keep dozens open) cost a file descriptor each, never a
+// thread, and a request finds a thread as long as fewer than `max_threads` requests
+// are in progress.
+//
+// Lifecycle: Start, then Adopt each accepted socket (from one thread, the accept
+// loop); Shutdown closes idle connections, lets requests in progress finish (their
+// answers say Connection: close) and joins every thread. Thread-safe.
+class ConnectionPool {
+ public:
+  ConnectionPool(ConnectionLimits limits, RequestServer serve, core::MetricsRegistry& metrics);
+  ~ConnectionPool();
+  ConnectionPool(const ConnectionPool&) = delete;
+  ConnectionPool& operator=(const ConnectionPool&) = delete;
+
+  void Start();
+  // Takes ownership of an accepted socket.
+  void Adopt(int fd);
+  // Idempotent; returns once every thread has ended.
+  void Shutdown();
+
+  const ConnectionLimits& limits() const { return limits_; }
+
+  // For code running inside a request (route handlers, httplib's hooks), about the
+  // connection the request arrived on; no-ops on any other thread.
+  //
+  // The connection closes after this answer, discarding unread request bytes first
+  // (used when a request is refused before its body is read).
+  static void CloseAfterResponse();
+  static bool ClosesAfterResponse();
+  // Whether reading this request failed because its headers or its body passed the
+  // limits above.
+  static bool HeaderLimitHit();
+  static bool BodyLimitHit();
+
+ private:
+  friend class Connection;
+  enum class State { kIdle, kLingering, kActive };
+
+  void ReactorLoop();
+  void WorkerLoop(std::list<std::thread>::iterator self);
+  void Serve(Connection* c);
+  // After a request: keep the connection for the next one, or close it.
+  void Park(Connection* c);
+  void Linger(Connection* c);
+  // The rest require mu_, except JoinExited.
+  void Dispatch(Connection* c);
+  // Waits for the connection to be readable: idle until its next request, or lingering.
+  void Watch(Connection* c, State state);
+  void Rearm(Connection* c);
+  void Destroy(Connection* c);
+  void SpawnThread();
+  void JoinExited();
+  void UpdateGauges();
+
+  const ConnectionLimits limits_;
+  const RequestServer serve_;
+  core::Gauge& connections_gauge_;
+  core::Gauge& threads_gauge_;
+  core::Gauge& busy_gauge_;
+  core::Counter& refused_;
+  core::Counter& evicted_;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;  // an eventfd that ends the reactor's wait
+
+  std::mutex mu_;
+  std::condition_variable work_cv_;     // a connection is ready, or stopping
+  std::condition_variable threads_cv_;  // a worker thread ended
+  bool started_ = false;                // GUARDED_BY(mu_)
+  bool stopping_ = false;               // GUARDED_BY(mu_)
+  size_t open_ = 0;                     // GUARDED_BY(mu_)
+  std::list<Connection*> idle_;         // GUARDED_BY(mu_); oldest first
+  std::list<Connection*> lingering_;    // GUARDED_BY(mu_); oldest first
+  std::deque<Connection*> ready_;       // GUARDED_BY(mu_)
+  // Closed connections, freed by the reactor once no event it holds can name them.
+  std::vector<Connection*> graveyard_;  // GUARDED_BY(mu_)
+  std::list<std::thread> threads_;      // GUARDED_BY(mu_); running workers
+  std::list<std::thread> exited_;       // GUARDED_BY(mu_); to join
+  size_t idle_threads_ = 0;             // GUARDED_BY(mu_)
+  size_t busy_ = 0;                     // GUARDED_BY(mu_)
+  std::thread reactor_;
+};
+
+}  // namespace rivulet::server
