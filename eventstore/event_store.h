@@ -191,6 +191,10 @@ class EventStore {
   // corrupt database). /v1/health and readiness report it.
   virtual Status Health() = 0;
 
+  // The largest event (type + data + metadata as stored) this store accepts: writers
+  // that build events from input of their own (saga steps) keep within it.
+  virtual size_t max_event_bytes() const = 0;
+
   virtual SqlDialect dialect() const = 0;
 
  protected:

@@ -6,6 +6,7 @@
 #include "core/random.h"
 #include "core/status_macros.h"
 #include "core/uuid.h"
+#include "eventstore/prepared_append.h"
 #include "eventstore/stream_name.h"
 
 namespace rivulet::sagas {
@@ -35,6 +36,18 @@ Result<std::optional<int64_t>> WritePending(eventstore::Transaction& tx, const S
   RETURN_IF_ERROR(SagaTables::Upsert(tx, row));
   for (const auto& emit : inst.emits) RETURN_IF_ERROR(tx.Append(emit).status());
   return std::optional<int64_t>(appended.last_version);
+}
+
+// What a step's request or answer may take of an event: the event less room for the
+// saga event around it (step name, attempt, headers, metadata).
+size_t PayloadLimit(size_t max_event_bytes) {
+  constexpr size_t kEnvelope = 16 * 1024;
+  return max_event_bytes > 2 * kEnvelope ? max_event_bytes - kEnvelope : max_event_bytes / 2;
+}
+
+// The store's refusal of an event that is too large: reason "too_large".
+bool TooLarge(const Status& status) {
+  return status.code() == StatusCode::kResourceExhausted && status.reason() == "too_large";
 }
 
 Status AlreadyStarted(const std::string& saga, const std::string& id) {
@@ -79,7 +92,12 @@ std::string SagaEngine::KeyOf(const std::string& name, const std::string& id) {
 
 SagaEngine::SagaEngine(eventstore::EventStore& store, std::vector<SagaDefinition> sagas,
                        SagaEngineOptions options)
-    : store_(store), sagas_(std::move(sagas)), options_(std::move(options)) {
+    : store_(store),
+      sagas_(std::move(sagas)),
+      options_(std::move(options)),
+      max_event_bytes_(store.max_event_bytes()),
+      payload_limit_(PayloadLimit(max_event_bytes_)),
+      caller_(payload_limit_) {
   if (options_.clock == nullptr) options_.clock = core::SystemClock::Default();
   if (options_.workers < 1) options_.workers = 1;
   if (options_.metrics != nullptr) {
@@ -341,6 +359,14 @@ Status SagaEngine::RecordCall(SagaInstance& inst, bool compensation, Followups& 
                                        (compensation ? "compensation" : "action");
   request.headers["Rivulet-Attempt"] = std::to_string(attempt);
   request.headers["Rivulet-Correlation-Id"] = inst.correlation_id;
+  if (error.empty()) {
+    const size_t bytes = core::DumpJson(request.ToJson()).size();
+    if (bytes > payload_limit_) {
+      error = "the request is " + std::to_string(bytes) + " bytes; a step's request is kept in " +
+              "its StepStarted event, and the store keeps events up to " +
+              std::to_string(max_event_bytes_) + " bytes (server.max_body)";
+    }
+  }
 
   if (!error.empty()) {
     RETURN_IF_ERROR(inst.Record(started, Json{{"step", step.name}, {"attempt", attempt}}));
@@ -507,11 +533,15 @@ void SagaEngine::Derive(SagaInstance& inst, int64_t now, Followups& followups) {
             e.metadata = metadata && metadata->is_object() ? *metadata : Json::object();
             e.metadata["correlation_id"] = inst.correlation_id;
             e.metadata["causation_id"] = inst.stream();
-            request.events.push_back(std::move(e));
-            inst.emits.push_back(std::move(request));
-          } else {
-            data["emit_error"] = emit_error.message();
+            const size_t bytes = eventstore::StoredEventBytes(e.type, core::DumpJson(e.data),
+                                                              core::DumpJson(e.metadata));
+            emit_error = eventstore::CheckEventSize("the emitted event", bytes, max_event_bytes_);
+            if (emit_error.ok()) {
+              request.events.push_back(std::move(e));
+              inst.emits.push_back(std::move(request));
+            }
           }
+          if (!emit_error.ok()) data["emit_error"] = emit_error.message();
         }
         status = inst.Record(type, std::move(data));
         if (status.ok()) return;
@@ -839,7 +869,8 @@ void SagaEngine::Commit(int64_t now, Followups& followups) {
         followups.calls.erase(std::remove_if(followups.calls.begin(), followups.calls.end(),
                                              [&](const Job& j) { return j.key == key; }),
                               followups.calls.end());
-        if (new_instances_.count(key) && one.code() == StatusCode::kInvalidArgument) {
+        if (new_instances_.count(key) &&
+            (one.code() == StatusCode::kInvalidArgument || TooLarge(one))) {
           // Its trigger makes an instance the store refuses, and would again: refused once.
           const SagaInstance& inst = instances_.at(key);
           RefuseTrigger(inst.name, inst.from_position, one.message());

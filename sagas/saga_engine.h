@@ -139,6 +139,11 @@ class SagaEngine {
   eventstore::EventStore& store_;
   std::vector<SagaDefinition> sagas_;
   SagaEngineOptions options_;
+  // The largest event the store keeps, and what a step's request or answer may take of
+  // it (the rest is the saga event around it). What would pass them fails the attempt
+  // or the emit instead of becoming a write the store refuses on every try.
+  const size_t max_event_bytes_;
+  const size_t payload_limit_;
   StepCaller caller_;
 
   // Loop thread only.

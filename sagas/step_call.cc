@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <unordered_map>
 
@@ -32,6 +33,9 @@ core::Json CallRequest::ToJson() const {
   if (body) j["body"] = *body;
   return j;
 }
+
+StepCaller::StepCaller(size_t max_answer_bytes)
+    : max_answer_bytes_(std::min(max_answer_bytes, core::kMaxAnswerBytes)) {}
 
 CallOutcome StepCaller::Call(const CallRequest& request, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -73,7 +77,7 @@ CallOutcome StepCaller::Call(const CallRequest& request, std::chrono::millisecon
     return true;
   };
   req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
-    if (body.size() + n > core::kMaxAnswerBytes) {
+    if (body.size() + n > max_answer_bytes_) {
       too_large = true;
       return false;  // stop reading; the connection is closed below
     }
@@ -105,7 +109,7 @@ CallOutcome StepCaller::Call(const CallRequest& request, std::chrono::millisecon
       out.retryable = ok || Retryable(answered);
       out.outcome_unknown = ok;
       out.error = what + " answered " + std::to_string(answered) + " with a body over " +
-                  std::to_string(core::kMaxAnswerBytes) + " bytes, the limit of an answer" +
+                  std::to_string(max_answer_bytes_) + " bytes, the limit of an answer" +
                   (ok ? " (the request was processed; its answer was not kept)" : "");
       return out;
     }
@@ -125,8 +129,7 @@ CallOutcome StepCaller::Call(const CallRequest& request, std::chrono::millisecon
   if (res.status >= 200 && res.status < 300) {
     // The JSON body becomes the response (null when it is empty or not JSON); an answer
     // too deep to keep fails like a lost answer instead of being stored unreadable.
-    auto parsed =
-        core::ParseJson(body, core::JsonLimits{core::kMaxJsonDepth, core::kMaxAnswerBytes});
+    auto parsed = core::ParseJson(body, core::JsonLimits{core::kMaxJsonDepth, max_answer_bytes_});
     if (parsed.ok()) {
       out.response = std::move(parsed).value();
     } else if (parsed.status().reason() == "too_deep" || parsed.status().reason() == "too_large") {

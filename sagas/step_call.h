@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "core/http_rules.h"
 #include "core/json.h"
 #include "core/watchdog.h"
 
@@ -40,14 +41,20 @@ struct CallOutcome {
 // Bounds (core/http_rules.h): a header value with a control character fails the attempt
 // permanently before anything is sent; `timeout` is a deadline for the whole exchange
 // (a participant trickling its answer is cut off at it: retried, outcome unknown); an
-// answer body over core::kMaxAnswerBytes, or a 2xx answer nested deeper than
+// answer body over the caller's limit (core::kMaxAnswerBytes at most), or a 2xx answer
+// nested deeper than
 // core::kMaxJsonDepth, fails the attempt as retryable with an unknown outcome (the
 // request was processed, its answer cannot be kept), so it is never stored.
 class StepCaller {
  public:
+  // Answers longer than `max_answer_bytes` (at most core::kMaxAnswerBytes) fail the
+  // attempt as above: the engine passes what its store can keep in a StepSucceeded.
+  explicit StepCaller(size_t max_answer_bytes = core::kMaxAnswerBytes);
+
   CallOutcome Call(const CallRequest& request, std::chrono::milliseconds timeout);
 
  private:
+  const size_t max_answer_bytes_;
   core::Watchdog watchdog_;  // stops an exchange still going at its deadline
 };
 

@@ -308,6 +308,7 @@ class SqliteEventStore final : public EventStore {
   }
 
   SqlDialect dialect() const override { return SqlDialect::kSqlite; }
+  size_t max_event_bytes() const override { return options_.max_event_bytes; }
 
  protected:
   void RecordAppend(const Status& status, std::chrono::steady_clock::duration latency) override {
