@@ -159,49 +159,60 @@ Result<bool> ProjectionBuilder::ProcessRetries() {
   if (requests.empty()) return true;
   std::vector<int64_t> applied;
   std::vector<std::pair<int64_t, std::string>> failed;
-  for (const eventstore::DeadLetter& letter : requests) {
-    auto failure = [&](const std::string& why) { failed.emplace_back(letter.id, why); };
-    if (!letter.position.is_number_integer()) {
-      failure("the letter has no log position");
-      continue;
+  // The retried documents go to changed_, which the next Commit writes whatever it is
+  // for: if a read fails halfway, what was applied must go too (and the cache, which may
+  // hold it), or it would be stored while its letter stays.
+  Status gathered = [&]() -> Status {
+    for (const eventstore::DeadLetter& letter : requests) {
+      auto failure = [&](const std::string& why) { failed.emplace_back(letter.id, why); };
+      if (!letter.position.is_number_integer()) {
+        failure("the letter has no log position");
+        continue;
+      }
+      const int64_t position = letter.position.get<int64_t>();
+      eventstore::LogReadOptions read;
+      read.after.position = position - 1;
+      read.up_to = position;
+      read.limit = 1;
+      ASSIGN_OR_RETURN(eventstore::LogBatch found, store_.ReadLog(read));
+      if (found.events.empty() || found.events[0].position != position) {
+        failure("the event at position " + std::to_string(position) + " is not in the log");
+        continue;
+      }
+      const eventstore::RecordedEvent& e = found.events[0];
+      const auto* handler = definition_.HandlerFor(e.type);
+      if (handler == nullptr) {
+        failure("the projection no longer handles events of type " + e.type);
+        continue;
+      }
+      core::Json context = EventContext(e, &fields_read_);
+      auto key = EvaluateKey(definition_.key, context);
+      if (!key.ok()) {
+        failure(key.status().message());
+        continue;
+      }
+      std::vector<PendingEvent> one{PendingEvent{&e, context, *key, handler}};
+      RETURN_IF_ERROR(Prefetch(one));
+      auto changed = changed_.find(*key);
+      std::optional<core::Json> doc = changed != changed_.end() ? changed->second : cache_[*key];
+      // A late event must not move the document's _position back.
+      int64_t doc_position = position;
+      if (doc && doc->contains("_position") && (*doc)["_position"].is_number_integer())
+        doc_position = std::max(doc_position, (*doc)["_position"].get<int64_t>());
+      Status status = ApplyEvent(*handler, context, *key, doc_position, doc);
+      if (!status.ok()) {
+        failure(status.message());
+        continue;
+      }
+      changed_[*key] = std::move(doc);
+      applied.push_back(letter.id);
     }
-    const int64_t position = letter.position.get<int64_t>();
-    eventstore::LogReadOptions read;
-    read.after.position = position - 1;
-    read.up_to = position;
-    read.limit = 1;
-    ASSIGN_OR_RETURN(eventstore::LogBatch found, store_.ReadLog(read));
-    if (found.events.empty() || found.events[0].position != position) {
-      failure("the event at position " + std::to_string(position) + " is not in the log");
-      continue;
-    }
-    const eventstore::RecordedEvent& e = found.events[0];
-    const auto* handler = definition_.HandlerFor(e.type);
-    if (handler == nullptr) {
-      failure("the projection no longer handles events of type " + e.type);
-      continue;
-    }
-    core::Json context = EventContext(e, &fields_read_);
-    auto key = EvaluateKey(definition_.key, context);
-    if (!key.ok()) {
-      failure(key.status().message());
-      continue;
-    }
-    std::vector<PendingEvent> one{PendingEvent{&e, context, *key, handler}};
-    RETURN_IF_ERROR(Prefetch(one));
-    auto changed = changed_.find(*key);
-    std::optional<core::Json> doc = changed != changed_.end() ? changed->second : cache_[*key];
-    // A late event must not move the document's _position back.
-    int64_t doc_position = position;
-    if (doc && doc->contains("_position") && (*doc)["_position"].is_number_integer())
-      doc_position = std::max(doc_position, (*doc)["_position"].get<int64_t>());
-    Status status = ApplyEvent(*handler, context, *key, doc_position, doc);
-    if (!status.ok()) {
-      failure(status.message());
-      continue;
-    }
-    changed_[*key] = std::move(doc);
-    applied.push_back(letter.id);
+    return Status::Ok();
+  }();
+  if (!gathered.ok()) {
+    changed_.clear();
+    cache_.clear();
+    return gathered;
   }
   return Commit(position(), std::nullopt, {}, [&](eventstore::Transaction& tx) -> Status {
     for (int64_t id : applied) {

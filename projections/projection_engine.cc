@@ -518,8 +518,11 @@ Status ProjectionEngine::RetryDeadLetter(int64_t id, std::chrono::milliseconds w
       }
     }
   }
-  if (!built_here) {
-    // Nobody here builds the copy: run the retry now, unless another process holds it.
+  // A process that runs builders leaves the retry to the builder of the copy (its own
+  // supervisor starts one as soon as the copy's lease is free); a process that runs
+  // none (the CLI) runs it here, under a lease of its own, unless another process
+  // holds the copy.
+  if (!built_here && !started_) {
     ASSIGN_OR_RETURN(std::vector<Generation> rows,
                      ProjectionTables::Load(store_, slot->definition.name));
     const Generation* copy = nullptr;
@@ -536,6 +539,7 @@ Status ProjectionEngine::RetryDeadLetter(int64_t id, std::chrono::milliseconds w
       def.on_error = slot->definition.on_error;
     }
     ProjectionBuilder::Options o = BuilderOptions(*slot);
+    o.owner = core::Uuid::NewV4().ToString();
     o.became_live = nullptr;
     o.progressed = nullptr;
     ProjectionBuilder builder(store_, std::move(def), *copy, std::move(o));

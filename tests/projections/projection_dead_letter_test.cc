@@ -116,7 +116,7 @@ TEST_CASE("projection dead letters: retry applies once when it can, counts a fai
   CHECK(engine.RetryDeadLetter(id, std::chrono::seconds(1)).code() == StatusCode::kNotFound);
   CHECK(Doc(*store, "totals", "a")["total"] == 105);
 
-  // A letter of a source is not the projection engine's to retry.
+  // A letter that does not exist.
   Status wrong = engine.RetryDeadLetter(987654, milliseconds(10));
   CHECK(wrong.code() == StatusCode::kNotFound);
 }
@@ -216,4 +216,90 @@ TEST_CASE("projection dead letters: a rebuild parks its own, the swap drops the 
   REQUIRE(letters.size() == 1);  // not two: one per copy, and the old copy is gone
   CHECK(letters[0].generation == 2);
   CHECK(letters[0].position == 2);
+}
+
+TEST_CASE(
+    "projection dead letters: retries cut short by a failed read are not stored without "
+    "their letters",
+    "[projections][dead_letters]") {
+  auto backend = GENERATE(from_range(StoreBackends()));
+  TempDir dir;
+  auto store = OpenTestStore(backend, dir);
+  const char* strict = R"({"name": "totals", "key": "${stream}", "on_error": "dead_letter",
+      "on": {"Paid": {"inc": {"total": "${data.amount}"}},
+             "Text": {"set": {"total": "${data.amount}"}},
+             "Fix": {"set": {"total": 100}}}})";
+  for (const char* stream : {"a", "b"}) {
+    Pay(*store, stream, "n/a", "Text");
+    Pay(*store, stream, 5);  // parked: total holds text
+    Pay(*store, stream, 0, "Fix");
+  }
+  {
+    ProjectionEngine engine(*store, {Projection(strict)}, {});
+    REQUIRE(engine.Start().ok());
+    WaitForLive(engine, "totals", 6);
+  }
+  auto letters = Letters(*store);
+  REQUIRE(letters.size() == 2);  // a's first, then b's
+  // b's stored document cannot be read back: the second retry's read fails after the
+  // first was applied in memory.
+  auto write = [&](const std::string& sql) {
+    REQUIRE(store->Write([&](eventstore::Transaction& tx) { return tx.Execute(sql, {}); }).ok());
+  };
+  write(R"(UPDATE "proj_totals" SET doc = '{broken' WHERE key = 'b')");
+  for (const auto& letter : letters) {
+    REQUIRE(store
+                ->Write([&](eventstore::Transaction& tx) -> Status {
+                  return eventstore::DeadLetters::RequestRetry(tx, letter.id).status();
+                })
+                .ok());
+  }
+  ProjectionEngine engine(*store, {Projection(strict)}, {});
+  REQUIRE(engine.Start().ok());
+  // The builder tries every 2 s and commits its checkpoint every second meanwhile; with
+  // the retry of a left in memory, one of those commits would store it.
+  std::this_thread::sleep_for(std::chrono::seconds(5));
+  CHECK(Doc(*store, "totals", "a")["total"] == 100);
+  REQUIRE(Letters(*store).size() == 2);
+  write(R"(UPDATE "proj_totals" SET doc = '{"total": 100, "_key": "b", "_version": 2,
+           "_position": 6}' WHERE key = 'b')");
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!Letters(*store).empty()) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  CHECK(Doc(*store, "totals", "a")["total"] == 105);  // once, not twice
+  CHECK(Doc(*store, "totals", "b")["total"] == 105);
+}
+
+TEST_CASE("projection dead letters: the engine refuses a source's letter",
+          "[projections][dead_letters]") {
+  auto backend = GENERATE(from_range(StoreBackends()));
+  TempDir dir;
+  auto store = OpenTestStore(backend, dir);
+  ProjectionEngine engine(*store, {Projection(kTotals)}, {});
+  REQUIRE(engine.Start(/*run_builders=*/false).ok());
+  int64_t id = 0;
+  REQUIRE(store
+              ->Write([&](eventstore::Transaction& tx) -> Status {
+                eventstore::DeadLetter letter;
+                letter.kind = "source";
+                letter.component = "api";
+                letter.position = "x";
+                letter.payload = Json::object();
+                letter.error = "mapping failed";
+                auto added = eventstore::DeadLetters::Add(tx, letter);
+                if (!added.ok()) return added.status();
+                id = *added;
+                return Status::Ok();
+              })
+              .ok());
+  Status refused = engine.RetryDeadLetter(id, milliseconds(10));
+  CHECK(refused.code() == StatusCode::kInvalidArgument);
+  CHECK_THAT(refused.message(), Catch::Contains("not to a projection"));
+  CHECK(Letters(*store).empty());  // the projection's own list
+  auto all = eventstore::DeadLetters::List(*store, {});
+  REQUIRE(all.ok());
+  CHECK(all->size() == 1);  // untouched
+  CHECK_FALSE((*all)[0].retry_requested);
 }
