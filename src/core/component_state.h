@@ -9,10 +9,11 @@ namespace rivulet::core {
 //   kOk        working normally;
 //   kDegraded  working, but something needs a look: a dependency is down and being
 //              retried, or inputs were parked as dead letters;
-//   kStopped   not working, on purpose or by its policy: halted at a bad input under
-//              `on_error: stop`, or not started;
+//   kStopped   not working, by its policy or on purpose: halted at a bad input under
+//              `on_error: stop` (a source, a projection copy that failed at an event),
+//              or not started;
 //   kFailed    cannot work until a person fixes something (an invalidated replication
-//              slot, a failed projection copy).
+//              slot, wal_level not logical, a store that refuses writes).
 enum class ComponentHealth { kOk, kDegraded, kStopped, kFailed };
 
 const char* ComponentHealthName(ComponentHealth health);

@@ -10,6 +10,7 @@
 
 #include "core/byte_size.h"
 #include "core/status_macros.h"
+#include "eventstore/prepared_append.h"
 #include "sources/change_event.h"
 
 namespace rivulet::sources {
@@ -121,8 +122,7 @@ namespace {
 // The store refused an event of `append` as too large (details: index, bytes, limit):
 // the same refusal, naming the change it came from (`appended` maps an event of the
 // append to its change's index) the way a failed mapping does.
-Status NameTooLarge(const Status& status, const std::vector<size_t>& appended,
-                    size_t first_index) {
+Status NameTooLarge(const Status& status, const std::vector<size_t>& appended, size_t first_index) {
   const core::Json& d = status.details();
   if (status.reason() != "too_large" || !d.is_object() || !d.contains("index")) return status;
   const std::string message =
@@ -135,9 +135,18 @@ Status NameTooLarge(const Status& status, const std::vector<size_t>& appended,
                                                 {"index", index}, {"message", message}}})}});
 }
 
-// Errors of one change that parking can set aside. Others (the store unavailable, a
-// lost transaction, corruption) are not the change's fault: the whole unit fails and is
-// tried again.
+// What the store refuses an append for that is its events' own doing: an event id used
+// elsewhere (Aborted, reason "conflict"), an event over the store's size limit
+// ("too_large"). Anything else (the store unavailable, a lost transaction, corruption,
+// an SQL error) is not the change's fault: the whole unit fails and is tried again, and
+// nothing is parked for it.
+bool RefusedForItsEvents(const Status& status) {
+  if (status.code() == StatusCode::kAborted) return status.reason() != "wrong_expected_version";
+  return status.reason() == "too_large";
+}
+
+// A retried dead letter that fails again for what it is (its mapping, its event): the
+// failure is recorded on the letter. Other errors fail the retry and leave it as it was.
 bool ChangeAtFault(const Status& status) {
   switch (status.code()) {
     case StatusCode::kInvalidArgument:
@@ -200,30 +209,43 @@ Status Ingestor::Append(eventstore::Transaction& tx, const std::string& source,
       if (!result.ok()) return NameTooLarge(result.status(), appended, first_index);
       stats.last_position = result->position;
     } else {
-      status = tx.Attempt([&](eventstore::Transaction& t) -> Status {
-        ASSIGN_OR_RETURN(eventstore::AppendResult result, t.Append(append));
-        stats.last_position = result.position;
-        return Status::Ok();
-      });
-      if (!status.ok() && !ChangeAtFault(status)) return status;
+      // Validation refuses an event for what it is; the store may refuse one for its id
+      // or its size. Either way the group is tried again an event at a time below.
+      Result<eventstore::PreparedAppend> prepared =
+          eventstore::PrepareAppend(append, tx.now_millis());
+      if (prepared.ok()) {
+        status = tx.Attempt([&](eventstore::Transaction& t) -> Status {
+          ASSIGN_OR_RETURN(eventstore::AppendResult result, t.Append(*prepared));
+          stats.last_position = result.position;
+          return Status::Ok();
+        });
+        if (!status.ok() && !RefusedForItsEvents(status)) return status;
+      } else {
+        status = prepared.status();
+      }
     }
     if (!status.ok()) {
-      // The store refused the group: append its events one at a time, parking those it
-      // refuses again.
       stats.ingested -= static_cast<int64_t>(appended.size());
       for (size_t k = 0; k < append.events.size(); ++k) {
+        const size_t i = appended[k];
         eventstore::AppendRequest one;
         one.stream = append.stream;
         one.events.push_back(std::move(append.events[k]));
+        Result<eventstore::PreparedAppend> prepared =
+            eventstore::PrepareAppend(one, tx.now_millis());
+        if (!prepared.ok()) {
+          RETURN_IF_ERROR(
+              Park(tx, source, changes[i], prepared.status().message(), first_index + i, stats));
+          continue;
+        }
         Status single = tx.Attempt([&](eventstore::Transaction& t) -> Status {
-          ASSIGN_OR_RETURN(eventstore::AppendResult result, t.Append(one));
+          ASSIGN_OR_RETURN(eventstore::AppendResult result, t.Append(*prepared));
           stats.last_position = result.position;
           return Status::Ok();
         });
         if (single.ok()) {
           ++stats.ingested;
-        } else if (ChangeAtFault(single)) {
-          const size_t i = appended[k];
+        } else if (RefusedForItsEvents(single)) {
           RETURN_IF_ERROR(Park(tx, source, changes[i], single.message(), first_index + i, stats));
         } else {
           return single;

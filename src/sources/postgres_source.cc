@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -109,15 +110,20 @@ void OnSqlNotice(void* arg, const PGresult* notice) {
 // While the source streams, a thread of its own waits for PostgreSQL to close the SQL
 // session's socket (a fast shutdown ends plain sessions first, see the class comment)
 // and then shuts the replication socket down, so the walsender ends at once even while
-// the source is busy storing a large unit. Only the two sockets are touched here, no
-// libpq state; the sockets stay open until this is destroyed.
+// the source is busy storing a large unit. It works on duplicates of the two sockets
+// (shutdown acts on the socket, which the duplicates share), so no descriptor libpq
+// closes and the process reuses can be touched; no libpq state is touched either.
 class SessionWatch {
  public:
   SessionWatch(int sql_socket, int replication_socket)
-      : thread_([this, sql_socket, replication_socket] { Run(sql_socket, replication_socket); }) {}
+      : sql_(sql_socket >= 0 ? ::dup(sql_socket) : -1),
+        replication_(replication_socket >= 0 ? ::dup(replication_socket) : -1),
+        thread_([this] { Run(); }) {}
   ~SessionWatch() {
     done_.store(true);
     thread_.join();
+    if (sql_ >= 0) ::close(sql_);
+    if (replication_ >= 0) ::close(replication_);
   }
   SessionWatch(const SessionWatch&) = delete;
   SessionWatch& operator=(const SessionWatch&) = delete;
@@ -125,20 +131,25 @@ class SessionWatch {
   bool fired() const { return fired_.load(); }
 
  private:
-  void Run(int sql_socket, int replication_socket) {
+  void Run() {
+    if (sql_ < 0 || replication_ < 0) return;  // nothing to watch: the stream ends as before
     while (!done_.load()) {
-      pollfd pfd{sql_socket, POLLRDHUP, 0};
-      if (::poll(&pfd, 1, 50) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) {
+      pollfd pfd{sql_, POLLRDHUP, 0};
+      if (::poll(&pfd, 1, 50) <= 0) continue;
+      if ((pfd.revents & POLLNVAL) != 0) return;  // cannot happen on a dup; never spin
+      if ((pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) {
         fired_.store(true);
-        ::shutdown(replication_socket, SHUT_RDWR);
+        ::shutdown(replication_, SHUT_RDWR);
         return;
       }
     }
   }
 
+  const int sql_;
+  const int replication_;
   std::atomic<bool> done_{false};
   std::atomic<bool> fired_{false};
-  std::thread thread_;  // last: it starts once the flags exist
+  std::thread thread_;  // last: it starts once the members exist
 };
 
 PGconn* ConnectTo(const std::string& url, bool replication) {
@@ -189,6 +200,11 @@ Status PostgresSource::Connect() {
     return Status::FailedPrecondition("PostgreSQL runs with wal_level=" + level->get(0, 0) +
                                       "; logical replication needs wal_level=logical");
   }
+  // The SQL session sits idle while the source streams, and its end is read as the
+  // server shutting down (SessionWatch): an idle_session_timeout set by an
+  // administrator must not end it (the setting exists from PostgreSQL 14).
+  if (PQserverVersion(sql_) >= 140000)
+    RETURN_IF_ERROR(Exec(sql_, "SET idle_session_timeout = 0").status());
   return Status::Ok();
 }
 
@@ -593,7 +609,9 @@ Status PostgresSource::Stream(const std::atomic<bool>& stop,
   on_progress();
   SessionWatch watch(PQsocket(sql_), PQsocket(replication_));
   Status streamed = StreamChanges(stop, on_progress);
-  if (watch.fired()) {
+  // A shutdown explains a stream that broke (Unavailable), never an error of the source's
+  // own (a change that cannot be mapped, a store that refused), which stays as it was.
+  if (watch.fired() && (streamed.ok() || streamed.code() == StatusCode::kUnavailable)) {
     return Status::Unavailable("PostgreSQL ended the SQL session (" + SqlSessionEnded() +
                                "), as a shutdown does first; the stream was closed at once so "
                                "that the shutdown does not wait for changes not stored yet "

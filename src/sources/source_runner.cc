@@ -75,6 +75,18 @@ void SourceRunner::SetState(const config::SourceConfig& source, const Status& en
   }
 }
 
+void SourceRunner::Reading(const config::SourceConfig& source, bool progressed) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const core::ComponentHealth health = states_[source.name].health;
+    // Reconnected, but not past what stopped it yet: the state stays until it is.
+    if (!progressed &&
+        (health == core::ComponentHealth::kStopped || health == core::ComponentHealth::kFailed))
+      return;
+  }
+  SetState(source, Status::Ok());
+}
+
 std::vector<core::ComponentState> SourceRunner::Components() {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<core::ComponentState> out;
@@ -106,7 +118,7 @@ void SourceRunner::RunJsonl(const config::SourceConfig& source) {
       const int fd = ::open(source.path.c_str(), O_RDONLY | O_CLOEXEC);
       if (fd < 0) return Status::Unavailable("cannot open " + source.path + " (waiting for it)");
       if (up != nullptr) up->Set(1);
-      SetState(source, Status::Ok());
+      Reading(source, false);
       JsonlOptions options;
       options.source = source.name;
       options.path = source.path;
@@ -114,7 +126,10 @@ void SourceRunner::RunJsonl(const config::SourceConfig& source) {
       options.follow = true;
       options.on_error = source.on_error;
       options.stop = &stopping_;
-      options.on_batch = [&](const JsonlPosition&, const IngestStats&) { backoff = 1000; };
+      options.on_batch = [&](const JsonlPosition&, const IngestStats&) {
+        backoff = 1000;
+        Reading(source, true);
+      };
       Result<IngestStats> done = IngestJsonl(ingestor_, fd, options);
       ::close(fd);
       return done.status();
@@ -134,10 +149,12 @@ void SourceRunner::RunPostgres(const config::SourceConfig& source) {
   core::Gauge* up = UpGauge(source);
   int64_t backoff = 500;
   while (!stopping_.load()) {
+    bool streaming = false;  // the first call says the stream started, later ones that it moved
     Status ended = postgres.Run(stopping_, [&] {
-      backoff = 500;
       if (up != nullptr) up->Set(1);
-      SetState(source, Status::Ok());
+      Reading(source, streaming);
+      if (streaming) backoff = 500;
+      streaming = true;
     });
     if (up != nullptr) up->Set(0);
     if (stopping_.load()) break;

@@ -40,6 +40,10 @@ class SourceRunner {
  private:
   // Records how a source's last run ended (Ok: it reads).
   void SetState(const config::SourceConfig& source, const Status& ended);
+  // The source reads again (`progressed`: it stored something). A source stopped or
+  // failed at an input stays so until it gets past it, so its state does not flap with
+  // every reconnection.
+  void Reading(const config::SourceConfig& source, bool progressed);
   void RunJsonl(const config::SourceConfig& source);
   void RunPostgres(const config::SourceConfig& source);
   // Sleeps up to `ms` unless stopping; false when stopping.
