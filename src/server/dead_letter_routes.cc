@@ -1,6 +1,7 @@
 #include "server/dead_letter_routes.h"
 
 #include <cstdlib>
+#include <limits>
 
 #include "core/status_macros.h"
 #include "server/api_error.h"
@@ -43,12 +44,9 @@ void RegisterDeadLetterRoutes(Router& router, ServerContext& ctx,
         list.component = *projection;
       }
       ASSIGN_OR_RETURN(int64_t limit, params.Int("limit", 1, kMaxListLimit, 100));
-      if (auto cursor = params.Get("cursor"); cursor && !cursor->empty()) {
-        char* end = nullptr;
-        list.after_id = std::strtoll(cursor->c_str(), &end, 10);
-        if (end != cursor->c_str() + cursor->size() || list.after_id < 0)
-          return Status::InvalidArgument("cursor", "not a cursor this endpoint gave");
-      }
+      ASSIGN_OR_RETURN(std::optional<int64_t> cursor,
+                       params.OptionalInt("cursor", 0, std::numeric_limits<int64_t>::max()));
+      list.after_id = cursor.value_or(0);
       list.limit = static_cast<size_t>(limit) + 1;
       RETURN_IF_ERROR(eventstore::DeadLetters::Migrate(ctx.store));
       ASSIGN_OR_RETURN(std::vector<eventstore::DeadLetter> letters,
