@@ -61,11 +61,19 @@ int ReplayProjections(const config::Config& config, const ReplayOptions& options
 
 std::string Errno() { return std::strerror(errno); }
 
-// The files a SQLite store lives in; --to-file must never name one of them.
+// The files a SQLite store lives in; --to-file must never name one of them. SQLite
+// puts -wal, -shm and -journal beside the database's real file, and the serve lock is
+// beside it too, so when store.path is a symlink they are named from the real path
+// (as well as from the path as written).
 std::vector<std::string> StoreFiles(const config::Config& config) {
   if (config.store.backend != config::StoreConfig::Backend::kSqlite) return {};
-  const std::string db = config.store.path;
-  return {db, db + "-wal", db + "-shm", db + "-journal", db + "-serve.lock"};
+  std::vector<std::string> files;
+  for (const std::string& db :
+       {config.store.path, eventstore::sqlite::ServeLock::RealPath(config.store.path)}) {
+    for (const char* suffix : {"", "-wal", "-shm", "-journal", "-serve.lock"})
+      files.push_back(db + suffix);
+  }
+  return files;
 }
 
 // Where --to-file writes. A regular file (or a new one) is written as a temporary file
@@ -194,7 +202,8 @@ Result<int64_t> ParseTime(const std::string& text, const char* option) {
 
 // Writes the selected events as JSON lines to --to-file, counts them (--dry-run), or
 // re-publishes them through the outbox to `destination` (new message ids, headers
-// Rivulet-Replay: true and Rivulet-Original-Event-Id), one unit of work per batch.
+// Rivulet-Replay: true and Rivulet-Original-Event-Id), one unit of work per batch; with
+// --dry-run too, only counts what it would publish and writes nothing.
 int ReplayEvents(const config::Config& config, const ReplayOptions& options, int64_t to_position,
                  const std::string& destination) {
   eventstore::LogReadOptions read;
@@ -230,13 +239,15 @@ int ReplayEvents(const config::Config& config, const ReplayOptions& options, int
   auto store = OpenStoreOrReport(config);
   if (!store) return kExitFailed;
   const int64_t end = read.up_to.value_or(store->HeadPosition());
-  if (!destination.empty()) {
+  const bool publish = !destination.empty() && !options.dry_run;
+  if (publish) {
     Status migrated = outbox::OutboxStore::Migrate(*store);
     if (!migrated.ok()) return ReportFailure(migrated);
   }
-  Progress progress(options.dry_run        ? "replay (dry run)"
-                    : !destination.empty() ? "replay to " + destination
-                                           : "replay to " + options.to_file,
+  Progress progress(!destination.empty()
+                        ? "replay to " + destination + (options.dry_run ? " (dry run)" : "")
+                    : options.dry_run ? "replay (dry run)"
+                                      : "replay to " + options.to_file,
                     end);
   int64_t written = 0;
   std::optional<int64_t> first, last;
@@ -256,7 +267,7 @@ int ReplayEvents(const config::Config& config, const ReplayOptions& options, int
       if (!first) first = event.position;
       last = event.position;
       ++written;
-      if (!destination.empty()) {
+      if (publish) {
         outbox::Message m;
         m.id = core::Uuid::NewV4().ToString();
         m.destination = destination;
@@ -269,7 +280,7 @@ int ReplayEvents(const config::Config& config, const ReplayOptions& options, int
         eventstore::AppendEventJson(line, event);
         m.payload = line;
         messages.push_back(std::move(m));
-      } else if (!options.dry_run) {
+      } else if (file) {
         line.clear();
         eventstore::AppendEventJson(line, event);
         line.push_back('\n');
@@ -324,9 +335,14 @@ int RunReplay(const GlobalOptions& global, const ReplayOptions& options) {
   if (!options.to.empty()) {
     if (AllDigits(options.to) && options.to.size() <= 18) {
       to_position = std::stoll(options.to);
-    } else if (projections || events) {
+    } else if (projections) {
       return ReportFailure(
           Status::InvalidArgument("--to: expected a position, got \"" + options.to + "\""));
+    } else if (!options.to_file.empty()) {
+      // Checked before anything is opened: the file is not touched.
+      return ReportFailure(Status::InvalidArgument(
+          "--to " + options.to + " re-publishes through the outbox and --to-file writes a "
+          "file: choose one (--to POS bounds a --to-file replay by position)"));
     } else {
       bool declared = false;
       for (const auto& d : config->outbox.destinations) declared = declared || d.name == options.to;
@@ -337,7 +353,7 @@ int RunReplay(const GlobalOptions& global, const ReplayOptions& options) {
       destination = options.to;
     }
   }
-  if (!destination.empty()) {
+  if (!destination.empty()) {  // with --dry-run, publishes nothing
     if (options.from > 0 && !options.since.empty())
       return ReportFailure(Status::InvalidArgument("give either --from or --since, not both"));
     return ReplayEvents(*config, options, 0, destination);

@@ -624,7 +624,13 @@ Result<Config> LoadConfigString(std::string_view yaml, const std::string& file,
                        " bytes; the limit is 4MiB");
   }
   YAML::Mark over = YAML::Mark::null_mark();
-  if (!CountExpandedNodes(yaml, kMaxConfigNodes, &over)) {
+  bool cyclic = false;
+  if (!CountExpandedNodes(yaml, kMaxConfigNodes, &over, &cyclic)) {
+    if (cyclic) {
+      return ConfigError(At(file, over) +
+                         ": an alias inside the node it names (that node would contain "
+                         "itself); anchor a node and name it after it ends");
+    }
     return ConfigError(At(file, over) + ": the config passes " + std::to_string(kMaxConfigNodes) +
                        " nodes here, counting each alias as the nodes it repeats; a config is "
                        "far smaller (do aliases repeat aliases?)");

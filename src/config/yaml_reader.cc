@@ -45,6 +45,11 @@ class ExpansionCounter : public YAML::EventHandler {
   struct OverLimit {
     YAML::Mark mark;
   };
+  // An alias to an anchor whose node is still open: yaml-cpp registers an anchor when
+  // its node starts, so `&d {x: *d}` builds a node that contains itself.
+  struct Cyclic {
+    YAML::Mark mark;
+  };
 
   explicit ExpansionCounter(uint64_t limit) : limit_(limit) {}
   uint64_t total() const { return total_; }
@@ -57,6 +62,9 @@ class ExpansionCounter : public YAML::EventHandler {
     Leaf(mark, anchor);
   }
   void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    for (const auto& open : open_) {
+      if (open.first == anchor) throw Cyclic{mark};
+    }
     Add(mark, anchor < sizes_.size() ? sizes_[anchor] : 1);
   }
   void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
@@ -104,14 +112,19 @@ class ExpansionCounter : public YAML::EventHandler {
 }  // namespace
 
 std::optional<uint64_t> CountExpandedNodes(std::string_view yaml, uint64_t limit,
-                                           YAML::Mark* where) {
+                                           YAML::Mark* where, bool* cyclic) {
   std::istringstream in{std::string(yaml)};
   ExpansionCounter counter(limit);
+  if (cyclic != nullptr) *cyclic = false;
   try {
     YAML::Parser parser(in);
     parser.HandleNextDocument(counter);
   } catch (const ExpansionCounter::OverLimit& over) {
     if (where != nullptr) *where = over.mark;
+    return std::nullopt;
+  } catch (const ExpansionCounter::Cyclic& alias) {
+    if (where != nullptr) *where = alias.mark;
+    if (cyclic != nullptr) *cyclic = true;
     return std::nullopt;
   } catch (const YAML::Exception&) {
     return 0;
@@ -386,7 +399,20 @@ std::optional<std::string> YamlReader::ResourceName(const YAML::Node& node,
 }
 
 std::optional<core::Json> YamlReader::Json(const YAML::Node& node, const std::string& path) {
+  return Json(node, path, 0);
+}
+
+std::optional<core::Json> YamlReader::Json(const YAML::Node& node, const std::string& path,
+                                           int depth) {
   if (node.IsDefined()) last_mark_ = node.Mark();
+  if ((node.IsSequence() || node.IsMap()) && depth >= core::kMaxJsonDepth) {
+    // As JSON input is bounded; the walks over the value (templates, filters, dumps) are
+    // recursive too.
+    Error(node, path,
+          "nested deeper than " + std::to_string(core::kMaxJsonDepth) + " levels of lists "
+          "and mappings");
+    return std::nullopt;
+  }
   switch (node.Type()) {
     case YAML::NodeType::Null:
     case YAML::NodeType::Undefined:
@@ -418,7 +444,7 @@ std::optional<core::Json> YamlReader::Json(const YAML::Node& node, const std::st
       core::Json array = core::Json::array();
       size_t i = 0;
       for (const YAML::Node& item : node) {
-        auto value = Json(item, Index(path, i++));
+        auto value = Json(item, Index(path, i++), depth + 1);
         if (!value) return std::nullopt;
         array.push_back(std::move(*value));
       }
@@ -431,7 +457,7 @@ std::optional<core::Json> YamlReader::Json(const YAML::Node& node, const std::st
       for (auto it = node.begin(); it != node.end(); ++it) {
         std::string key = it->first.Scalar();
         if (object.contains(key)) continue;  // duplicate, already reported
-        auto value = Json(it->second, Join(path, key));
+        auto value = Json(it->second, Join(path, key), depth + 1);
         if (!value) return std::nullopt;
         object[key] = std::move(*value);
       }

@@ -23,9 +23,12 @@ namespace rivulet::config {
 // aliased node instead of copying it, so a few hundred bytes of nested aliases make a
 // tree that walks through billions of nodes. Stops early: once the count passes
 // `limit`, returns nullopt and sets `*where` to the node (usually an alias) at which it
-// did. A document yaml-cpp cannot parse counts 0 (YAML::Load reports why).
+// did. An alias inside the node it names (`&d {x: *d}`: yaml-cpp registers an anchor
+// when its node starts, so that node would contain itself and no walk of it ends) also
+// returns nullopt, with `*where` at the alias and `*cyclic` set (when given). A document
+// yaml-cpp cannot parse counts 0 (YAML::Load reports why).
 std::optional<uint64_t> CountExpandedNodes(std::string_view yaml, uint64_t limit,
-                                           YAML::Mark* where);
+                                           YAML::Mark* where, bool* cyclic = nullptr);
 
 // Walks a parsed YAML document for the config loader: converts scalars to typed values,
 // substitutes ${env:NAME}, compiles templates and filters, and collects every error as
@@ -82,7 +85,8 @@ class YamlReader {
   std::optional<std::string> ResourceName(const YAML::Node& node, const std::string& path);
 
   // The value as JSON: plain scalars become null, booleans, numbers or strings as YAML
-  // 1.2 reads them; quoted scalars stay strings.
+  // 1.2 reads them; quoted scalars stay strings. Lists and mappings nest at most
+  // core::kMaxJsonDepth (64) levels, as JSON input does; deeper is an error.
   std::optional<core::Json> Json(const YAML::Node& node, const std::string& path);
   std::optional<core::Template> Template(const YAML::Node& node, const std::string& path);
   std::optional<core::JsonTemplate> JsonTemplate(const YAML::Node& node, const std::string& path);
@@ -103,6 +107,8 @@ class YamlReader {
  private:
   std::optional<std::string> Scalar(const YAML::Node& node, const std::string& path,
                                     const char* expected);
+  // `depth` lists and mappings enclose `node`.
+  std::optional<core::Json> Json(const YAML::Node& node, const std::string& path, int depth);
 
   std::string file_;
   EnvLookup env_;

@@ -939,3 +939,112 @@ TEST_CASE("CLI: a mistyped command gets a suggestion, exit 2", "[cli]") {
   CHECK(extra.exit_code == 2);
   CHECK_THAT(extra.err, Catch::Contains("STREAM is required"));
 }
+
+TEST_CASE("CLI: check and serve refuse an alias inside the node it names, without crashing",
+          "[cli][config]") {
+  CliEnv env;
+  // The node would contain itself: walking it overflowed the stack (SIGSEGV).
+  rivulet::testing::WriteFile(env.config,
+                              "store:\n  path: ./data/rivulet.db\n"
+                              "sources: [{name: api, type: http}]\n"
+                              "mappings: [{source: api, stream: s, data: &d {x: *d}}]\n");
+  for (const char* command : {"check", "serve"}) {
+    INFO(command);
+    auto r = env.Run({command});
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.empty());
+    CHECK_THAT(r.err, Catch::Contains(env.config + ":4:50: an alias inside the node it names"));
+  }
+}
+
+TEST_CASE("CLI: replay --to DESTINATION --dry-run publishes nothing, and with --to-file is a "
+          "usage error that touches no file",
+          "[cli][replay][outbox]") {
+  CliEnv env;
+  SeedStore(env);
+  rivulet::testing::WriteFile(env.config, R"(store:
+  path: ./data/rivulet.db
+outbox:
+  destinations:
+    - { name: bus, type: jsonl, path: ./data/bus.jsonl }
+)");
+  const std::vector<std::string> paid = {"--match", R"({"type": "OrderPaid"})", "--from", "5"};
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.end(), paid.begin(), paid.end());
+    return args;
+  };
+  // SPEC 6 lists [--dry-run] for replay --to: it says what it would publish.
+  auto dry = env.Run(with({"replay", "--to", "bus", "--dry-run"}));
+  INFO(dry.err);
+  REQUIRE(dry.exit_code == 0);
+  Json summary = Lines(dry.out).at(0);
+  CHECK(summary["dry_run"] == true);
+  CHECK(summary["destination"] == "bus");
+  CHECK(summary["events"] == 12);  // i = 6, 9, ..., 39
+  CHECK(summary["first_position"] == 7);
+  CHECK(summary["last_position"] == 40);
+  auto listed = env.Run({"outbox", "list"});
+  REQUIRE(listed.exit_code == 0);
+  CHECK(Lines(listed.out).empty());
+  // Without --dry-run the same replay publishes what the dry run counted.
+  auto published = env.Run(with({"replay", "--to", "bus"}));
+  REQUIRE(published.exit_code == 0);
+  CHECK(Lines(published.out).at(0)["events"] == 12);
+  CHECK(Lines(published.out).at(0)["dry_run"] == false);
+  CHECK(Lines(env.Run({"outbox", "list"}).out).size() == 12);
+
+  // --to DESTINATION with --to-file: refused before the file is opened, which is left
+  // as it was (no temporary file beside it either), and nothing is published.
+  const std::string target = env.dir.File("kept.jsonl");
+  rivulet::testing::WriteFile(target, "the previous replay\n");
+  for (const std::vector<std::string>& args :
+       {with({"replay", "--to", "bus", "--to-file", target}),
+        with({"replay", "--to", "bus", "--to-file", target, "--dry-run"})}) {
+    auto both = env.Run(args);
+    CHECK(both.exit_code == 2);
+    CHECK(both.out.empty());
+    CHECK_THAT(both.err, Catch::Contains("--to bus re-publishes through the outbox and "
+                                         "--to-file writes a file: choose one"));
+  }
+  CHECK(rivulet::testing::ReadFile(target) == "the previous replay\n");
+  for (const auto& entry : std::filesystem::directory_iterator(env.dir.path()))
+    CHECK(entry.path().filename().string().rfind(".kept.jsonl.", 0) != 0);
+  CHECK(Lines(env.Run({"outbox", "list"}).out).size() == 12);
+}
+
+TEST_CASE("CLI: replay --to-file refuses the store's files beside its real path when "
+          "store.path is a symlink",
+          "[cli][replay]") {
+  TempDir real_dir;
+  TempDir config_dir;
+  const std::string real = real_dir.File("store.db");
+  FillStoreFile(real, 10);
+  const std::string link = config_dir.File("link.db");
+  std::filesystem::create_symlink(real, link);
+  // A server on the link keeps the store open: SQLite's -wal and -shm, and the serve
+  // lock, live beside the real file.
+  const std::string config = ServeConfig(config_dir, link);
+  Subprocess serve({RivuletBinary(), "serve", "-c", config}, config_dir.File("serve.stderr"));
+  ListeningPort(serve);
+  REQUIRE(std::filesystem::exists(real + "-wal"));
+  REQUIRE(std::filesystem::exists(real + "-shm"));
+  REQUIRE(std::filesystem::exists(real + "-serve.lock"));
+  REQUIRE_FALSE(std::filesystem::exists(link + "-wal"));
+  const auto lock_before = rivulet::testing::ReadFile(real + "-serve.lock");
+  for (const std::string& target :
+       {real + "-wal", real + "-shm", real + "-serve.lock", real + "-journal"}) {
+    INFO(target);
+    auto refused = RunCommand({RivuletBinary(), "replay", "--to-file", target, "-c", config});
+    CHECK(refused.exit_code == 2);
+    CHECK_THAT(refused.err, Catch::Contains("is the store's own file"));
+    CHECK(refused.out.empty());
+  }
+  CHECK_FALSE(std::filesystem::exists(real + "-journal"));
+  CHECK(rivulet::testing::ReadFile(real + "-serve.lock") == lock_before);
+  // The server still answers, with every event.
+  auto exported = RunCommand({RivuletBinary(), "export", "-c", config});
+  REQUIRE(exported.exit_code == 0);
+  CHECK(Lines(exported.out).size() == 10);
+  serve.Signal(SIGTERM);
+  CHECK(serve.Wait() == 0);
+}

@@ -431,3 +431,66 @@ TEST_CASE("the loader bounds what it reads: alias expansion, size, regular files
     CHECK(config.status().details()["errors"].size() == 1);
   }
 }
+
+TEST_CASE("an alias inside the node it names is a config error, not a crash",
+          "[config][limits]") {
+  // yaml-cpp registers an anchor when its node starts, so each of these would build a
+  // node that contains itself, and the walk of it would never end (it overflowed the
+  // stack). Each alias counts once, so the node limit does not catch them.
+  const std::pair<std::string, std::string> cases[] = {
+      {"sources: [{name: api, type: http}]\n"
+       "mappings: [{source: api, stream: s, data: &d {x: *d}}]\n",
+       "rivulet.yaml:2:50: an alias inside the node it names"},
+      {"services: {p: http://h}\n"
+       "sagas:\n"
+       "  - name: s1\n"
+       "    steps:\n"
+       "      - name: a\n"
+       "        action: {call: p, path: /a, body: &b [1, {deeper: [*b]}]}\n",
+       "rivulet.yaml:6:60: an alias inside the node it names"},
+      {"a: &top\n  b: *top\n", "rivulet.yaml:2:6: an alias inside the node it names"},
+  };
+  for (const auto& [yaml, expected] : cases) {
+    INFO(yaml);
+    auto errors = Errors(yaml);
+    REQUIRE(errors.size() == 1);
+    CHECK_THAT(errors[0], Catch::StartsWith(expected));
+  }
+  YAML::Mark where = YAML::Mark::null_mark();
+  bool cyclic = false;
+  CHECK_FALSE(CountExpandedNodes("x: &d {y: *d}\n", 100, &where, &cyclic).has_value());
+  CHECK(cyclic);
+  CHECK(where.line == 0);
+  CHECK(where.column == 10);
+  // An alias after its node ends is fine.
+  CHECK(CountExpandedNodes("a: &d {y: 1}\nb: {z: *d}\n", 100, &where, &cyclic) == 11u);
+  CHECK_FALSE(cyclic);
+  auto shared = LoadConfigString(
+      "sources: [{name: api, type: http}]\n"
+      "mappings: [{source: api, stream: s, data: {a: &d {x: 1}, b: *d}}]\n",
+      "rivulet.yaml", "/cfg", FakeEnv({}));
+  INFO(shared.status());
+  CHECK(shared.ok());
+}
+
+TEST_CASE("JSON values in the config nest at most 64 levels, as JSON input does",
+          "[config][limits]") {
+  auto nested = [](int levels) {
+    std::string value = "1";
+    for (int i = 0; i < levels; ++i) value = (i % 2 ? "[" : "{k: ") + value + (i % 2 ? "]" : "}");
+    return "sources: [{name: api, type: http}]\n"
+           "mappings: [{source: api, stream: s, data: " +
+           value + "}]\n";
+  };
+  auto ok = LoadConfigString(nested(64), "rivulet.yaml", "/cfg", FakeEnv({}));
+  INFO(ok.status());
+  CHECK(ok.ok());
+  auto errors = Errors(nested(65));
+  REQUIRE(errors.size() == 1);
+  CHECK_THAT(errors[0], Catch::StartsWith("rivulet.yaml:"));
+  CHECK_THAT(errors[0], Catch::Contains("nested deeper than 64 levels"));
+  // Far deeper still answers with the error (yaml-cpp's own bound is some thousands).
+  errors = Errors(nested(1000));
+  REQUIRE(errors.size() == 1);
+  CHECK_THAT(errors[0], Catch::Contains("nested deeper than 64 levels"));
+}
