@@ -13,6 +13,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <system_error>
 
 namespace rivulet::server {
 
@@ -64,17 +65,40 @@ void SetTimeout(int fd, int option, std::chrono::milliseconds timeout) {
   setsockopt(fd, SOL_SOCKET, option, &tv, sizeof(tv));
 }
 
-// The whole answer to a connection over the limit, written without reading its request.
+// A whole 503 answer, written without reading the request.
+std::string Unavailable503(const std::string& message) {
+  std::string body = "{\"error\":\"unavailable\",\"message\":\"" + message + "\"}\n";
+  return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+         "Content-Length: " +
+         std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+}
+
 const std::string& TooManyConnections() {
-  static const std::string answer = [] {
-    std::string body =
-        "{\"error\":\"unavailable\",\"message\":\"too many open connections; try again "
-        "shortly\"}\n";
-    return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-           "Content-Length: " +
-           std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
-  }();
+  static const std::string answer = Unavailable503("too many open connections; try again shortly");
   return answer;
+}
+
+const std::string& NoThread() {
+  static const std::string answer =
+      Unavailable503("the server cannot start a thread for this request; try again shortly");
+  return answer;
+}
+
+// The Content-Length a request declares (0 without one), or kUnknownLength when the
+// pool cannot count its body (chunked, or a value that is not one number).
+constexpr uint64_t kUnknownLength = UINT64_MAX;
+uint64_t DeclaredBodyLength(const httplib::Request& req) {
+  if (req.has_header("Transfer-Encoding")) return kUnknownLength;
+  if (!req.has_header("Content-Length")) return 0;  // RFC 9112 section 6.3: no body
+  if (req.get_header_value_count("Content-Length") != 1) return kUnknownLength;
+  const std::string value = req.get_header_value("Content-Length");
+  if (value.empty() || value.size() > 18) return kUnknownLength;
+  uint64_t length = 0;
+  for (char ch : value) {
+    if (ch < '0' || ch > '9') return kUnknownLength;
+    length = length * 10 + static_cast<uint64_t>(ch - '0');
+  }
+  return length;
 }
 
 }  // namespace
@@ -153,12 +177,24 @@ class Connection final : public httplib::Stream {
     budget_ = limits_.max_header_bytes;
     header_deadline_ = Clock::now() + limits_.read_timeout;
     consumed_ = 0;
-    header_limit_hit = body_limit_hit = close_after = false;
+    header_limit_hit = body_limit_hit = close_after = body_read = false;
   }
 
-  void BeginBody() {
+  // The request line and headers are parsed; what follows is the body.
+  void BeginBody(const httplib::Request& req) {
     in_body_ = true;
     budget_ = limits_.max_body_bytes;
+    body_start_ = consumed_;
+    body_length_ = DeclaredBodyLength(req);
+  }
+
+  // Whether this request's bytes were read, but not to its end: answering it and
+  // keeping the connection would parse the rest as the next request.
+  bool Unfinished() const {
+    if (consumed_ == 0) return false;  // nothing read: the connection ended before a request
+    if (!in_body_) return true;        // answered before its headers were parsed
+    if (body_read) return false;
+    return body_length_ == kUnknownLength || consumed_ - body_start_ < body_length_;
   }
 
   bool HasBuffered() const { return off_ < len_; }
@@ -176,10 +212,13 @@ class Connection final : public httplib::Stream {
   std::list<Connection*>::iterator where;
   Clock::time_point deadline;
 
+  std::list<Connection*>::iterator serving_where;
+
   // Per request; read by the thread serving it.
   bool close_after = false;
   bool header_limit_hit = false;
   bool body_limit_hit = false;
+  bool body_read = false;
 
  private:
   bool WaitReadable() const {
@@ -210,11 +249,14 @@ class Connection final : public httplib::Stream {
   bool in_body_ = false;
   size_t budget_ = 0;
   size_t consumed_ = 0;
+  size_t body_start_ = 0;
+  uint64_t body_length_ = 0;
   Clock::time_point header_deadline_;
 };
 
 namespace {
 thread_local Connection* current_connection = nullptr;
+thread_local const std::atomic<bool>* current_pool_stopping = nullptr;
 }  // namespace
 
 ConnectionPool::ConnectionPool(ConnectionLimits limits, RequestServer serve,
@@ -230,22 +272,44 @@ ConnectionPool::ConnectionPool(ConnectionLimits limits, RequestServer serve,
                                   "Connections answered 503 at the connection limit")),
       evicted_(metrics.GetCounter("rivulet_http_connections_evicted_total",
                                   "Idle keep-alive connections closed to make room for a new one "
-                                  "at the connection limit")) {}
+                                  "at the connection limit")),
+      no_thread_(metrics.GetCounter("rivulet_http_requests_without_thread_total",
+                                    "Requests answered 503 because the system refused a new "
+                                    "thread")) {}
 
 ConnectionPool::~ConnectionPool() { Shutdown(); }
 
-void ConnectionPool::Start() {
+Status ConnectionPool::Start() {
   std::lock_guard<std::mutex> lock(mu_);
-  if (started_) return;
-  started_ = true;
+  if (started_) return Status::Ok();
+  auto failed = [this](const std::string& what, int error) {
+    if (epoll_fd_ >= 0) close(epoll_fd_);
+    if (wake_fd_ >= 0) close(wake_fd_);
+    epoll_fd_ = wake_fd_ = -1;
+    return Status::Unavailable("cannot start the HTTP server: " + what + ": " +
+                               std::strerror(error));
+  };
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) return failed("cannot create an epoll set", errno);
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd_ < 0) return failed("cannot create an eventfd for the epoll set", errno);
   epoll_event wake{};
   wake.events = EPOLLIN;
   wake.data.ptr = nullptr;
-  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &wake);
-  for (size_t i = 0; i < std::min(limits_.min_threads, limits_.max_threads); ++i) SpawnThread();
-  reactor_ = std::thread([this] { ReactorLoop(); });
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &wake) != 0) {
+    return failed("cannot add the eventfd to the epoll set", errno);
+  }
+  try {
+    reactor_ = std::thread([this] { ReactorLoop(); });
+  } catch (const std::system_error& e) {
+    return failed("cannot start the thread that waits on the epoll set", e.code().value());
+  }
+  started_ = true;
+  // Threads the system refuses now are asked for again when requests need them.
+  for (size_t i = 0; i < std::min(limits_.min_threads, limits_.max_threads); ++i) {
+    if (!SpawnThread()) break;
+  }
+  return Status::Ok();
 }
 
 void ConnectionPool::Adopt(int fd) {
@@ -256,7 +320,11 @@ void ConnectionPool::Adopt(int fd) {
     close(fd);
     return;
   }
-  if (open_ >= limits_.max_connections) {
+  if (open_ >= limits_.max_connections && !lingering_.empty()) {
+    // A refused connection that only waits for its client to stop sending makes room
+    // first.
+    Destroy(lingering_.front());
+  } else if (open_ >= limits_.max_connections) {
     if (idle_.empty()) {
       refused_.Inc();
       lock.unlock();
@@ -280,14 +348,21 @@ void ConnectionPool::Shutdown() {
     std::lock_guard<std::mutex> lock(mu_);
     if (!started_ || stopping_) return;
     stopping_ = true;
+    stopping_flag_ = true;
     work_cv_.notify_all();
   }
+  const auto deadline = Clock::now() + limits_.stop_timeout;
   uint64_t one = 1;
   static_cast<void>(::write(wake_fd_, &one, sizeof(one)));
   reactor_.join();  // it closes the idle and lingering connections
   {
     std::unique_lock<std::mutex> lock(mu_);
-    threads_cv_.wait(lock, [this] { return threads_.empty(); });
+    if (!threads_cv_.wait_until(lock, deadline, [this] { return threads_.empty(); })) {
+      // Past the deadline: every read and write of the requests still in progress fails
+      // at once, so their threads end (the socket stays open until its thread lets go).
+      for (Connection* c : serving_) shutdown(c->fd(), SHUT_RDWR);
+      threads_cv_.wait(lock, [this] { return threads_.empty(); });
+    }
   }
   JoinExited();
   std::lock_guard<std::mutex> lock(mu_);
@@ -302,7 +377,14 @@ void ConnectionPool::CloseAfterResponse() {
 }
 
 bool ConnectionPool::ClosesAfterResponse() {
-  return current_connection != nullptr && current_connection->close_after;
+  Connection* c = current_connection;
+  if (c == nullptr) return false;
+  if (current_pool_stopping->load() || c->Unfinished()) c->close_after = true;
+  return c->close_after;
+}
+
+void ConnectionPool::BodyRead() {
+  if (current_connection != nullptr) current_connection->body_read = true;
 }
 
 bool ConnectionPool::HeaderLimitHit() {
@@ -371,6 +453,8 @@ void ConnectionPool::WorkerLoop(std::list<std::thread>::iterator self) {
     }
     Connection* c = ready_.front();
     ready_.pop_front();
+    queued_ = ready_.size();
+    c->serving_where = serving_.insert(serving_.end(), c);
     ++busy_;
     UpdateGauges();
     lock.unlock();
@@ -386,16 +470,13 @@ void ConnectionPool::WorkerLoop(std::list<std::thread>::iterator self) {
 
 void ConnectionPool::Serve(Connection* c) {
   current_connection = c;
-  auto headers_read = [c](httplib::Request&) { c->BeginBody(); };
+  current_pool_stopping = &stopping_flag_;
+  auto headers_read = [c](httplib::Request& req) { c->BeginBody(req); };
   bool keep = true;
   bool linger = false;
   while (true) {
     c->BeginRequest();
-    bool close_connection;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      close_connection = stopping_;
-    }
+    const bool close_connection = stopping_flag_.load();
     bool connection_closed = false;
     bool ok = false;
     try {
@@ -404,24 +485,36 @@ void ConnectionPool::Serve(Connection* c) {
       // httplib catches what handlers throw; anything else ends only this connection.
       c->close_after = true;
     }
+    // Whatever was not read of this request must not be taken for the next one (the
+    // answer said Connection: close, through ClosesAfterResponse).
+    if (c->Unfinished()) c->close_after = true;
     linger = c->close_after;
-    keep = ok && !connection_closed && !close_connection && !c->close_after;
+    keep =
+        ok && !connection_closed && !close_connection && !c->close_after && !stopping_flag_.load();
     if (!keep) break;
     // A pipelined request, or a client that sends its next request right after the
     // answer (most do), is served at once: the hand-over through the reactor costs two
-    // thread wake-ups.
-    if (!c->HasBuffered() && !WaitFor(c->fd(), POLLIN, kKeepWarm)) break;
+    // thread wake-ups. Not while other connections wait for a thread.
+    if (c->HasBuffered()) continue;
+    if (queued_.load() > 0) break;
+    ++warm_;
+    const bool next = WaitFor(c->fd(), POLLIN, kKeepWarm);
+    --warm_;
+    if (!next) break;
   }
   current_connection = nullptr;
+  current_pool_stopping = nullptr;
   if (keep) return Park(c);
   if (linger) return Linger(c);
   std::lock_guard<std::mutex> lock(mu_);
+  serving_.erase(c->serving_where);
   Destroy(c);
 }
 
 void ConnectionPool::Park(Connection* c) {
   c->ReleaseBuffer();
   std::lock_guard<std::mutex> lock(mu_);
+  serving_.erase(c->serving_where);
   if (stopping_) return Destroy(c);
   Watch(c, State::kIdle);
 }
@@ -431,14 +524,33 @@ void ConnectionPool::Linger(Connection* c) {
   shutdown(c->fd(), SHUT_WR);
   c->ReleaseBuffer();
   std::lock_guard<std::mutex> lock(mu_);
+  serving_.erase(c->serving_where);
   if (stopping_) return Destroy(c);
   Watch(c, State::kLingering);
 }
 
 void ConnectionPool::Dispatch(Connection* c) {
+  // Threads waiting for work take the connections queued before this one first.
+  const bool needs_thread = ready_.size() >= idle_threads_;
+  if (needs_thread && threads_.size() < limits_.max_threads && !SpawnThread() &&
+      ready_.size() >= idle_threads_ + warm_.load()) {
+    // The system refuses another thread and every thread is taken (threads waiting
+    // 2 ms for their connection's next request are about to be free): waiting could
+    // mean waiting for a long poll or an event stream to end.
+    return Unavailable(c);
+  }
   ready_.push_back(c);
-  if (ready_.size() > idle_threads_ && threads_.size() < limits_.max_threads) SpawnThread();
+  queued_ = ready_.size();
   work_cv_.notify_one();
+}
+
+void ConnectionPool::Unavailable(Connection* c) {
+  no_thread_.Inc();
+  // Never blocks the reactor; the request is not read (the lingering close discards it).
+  const std::string& answer = NoThread();
+  static_cast<void>(send(c->fd(), answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT));
+  shutdown(c->fd(), SHUT_WR);
+  Watch(c, State::kLingering);
 }
 
 void ConnectionPool::Watch(Connection* c, State state) {
@@ -473,10 +585,17 @@ void ConnectionPool::Destroy(Connection* c) {
   UpdateGauges();
 }
 
-void ConnectionPool::SpawnThread() {
+bool ConnectionPool::SpawnThread() {
   auto self = threads_.emplace(threads_.end());
-  *self = std::thread([this, self] { WorkerLoop(self); });
+  try {
+    // The thread starts by taking mu_, which the caller holds: `self` is set by then.
+    *self = std::thread([this, self] { WorkerLoop(self); });
+  } catch (const std::system_error&) {
+    threads_.erase(self);
+    return false;
+  }
   UpdateGauges();
+  return true;
 }
 
 void ConnectionPool::JoinExited() {

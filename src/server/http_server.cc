@@ -47,7 +47,7 @@ namespace {
 // inline (ConnectionPool::Adopt never blocks); shutting it down drains the pool.
 class PoolTaskQueue : public httplib::TaskQueue {
  public:
-  explicit PoolTaskQueue(ConnectionPool& pool) : pool_(pool) { pool_.Start(); }
+  explicit PoolTaskQueue(ConnectionPool& pool) : pool_(pool) {}
   void enqueue(std::function<void()> fn) override { fn(); }
   void shutdown() override { pool_.Shutdown(); }
 
@@ -60,8 +60,10 @@ class PoolTaskQueue : public httplib::TaskQueue {
 constexpr rlim_t kReservedFiles = 256;
 
 // Raises the soft open-files limit toward what `connections` need (never past the
-// hard limit) and returns how many connections fit in it.
+// hard limit) and returns how many connections fit in it: never more than asked for,
+// at most half of a limit under 512, and at least one.
 size_t FitToOpenFileLimit(size_t connections) {
+  connections = std::max<size_t>(1, std::min<size_t>(connections, 1u << 24));
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return connections;
   const rlim_t wanted = static_cast<rlim_t>(connections) + kReservedFiles;
@@ -72,8 +74,9 @@ size_t FitToOpenFileLimit(size_t connections) {
     if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
   }
   if (limit.rlim_cur == RLIM_INFINITY) return connections;
-  if (limit.rlim_cur < 2 * kReservedFiles) return std::max<size_t>(16, limit.rlim_cur / 2);
-  return std::min<size_t>(connections, limit.rlim_cur - kReservedFiles);
+  const rlim_t fit =
+      limit.rlim_cur < 2 * kReservedFiles ? limit.rlim_cur / 2 : limit.rlim_cur - kReservedFiles;
+  return std::max<size_t>(1, std::min<size_t>(connections, static_cast<size_t>(fit)));
 }
 
 ConnectionLimits MakeConnectionLimits(const config::Config& config, const HttpLimits& limits) {
@@ -84,6 +87,7 @@ ConnectionLimits MakeConnectionLimits(const config::Config& config, const HttpLi
   c.idle_timeout = limits.keep_alive_idle;
   c.read_timeout = limits.read_timeout;
   c.write_timeout = limits.write_timeout;
+  c.stop_timeout = limits.stop_timeout;
   c.max_header_bytes = limits.max_header_bytes;
   // Raw bytes on the wire, chunk framing included; the decoded body is held to
   // server.max_body exactly once read (Router).
@@ -169,6 +173,15 @@ HttpServer::~HttpServer() { Stop(); }
 
 Status HttpServer::Admit(const httplib::Request& req) const {
   RETURN_IF_ERROR(auth_.Check(req));
+  // RFC 9112 section 6.1: a request with both framings is how requests are smuggled
+  // past a proxy that reads the other one.
+  if (req.has_header("Transfer-Encoding") && req.has_header("Content-Length")) {
+    return Status::InvalidArgument(
+        "a request may not have both Transfer-Encoding and Content-Length");
+  }
+  if (req.get_header_value_count("Transfer-Encoding") > 1) {
+    return Status::InvalidArgument("a request may have one Transfer-Encoding header");
+  }
   if (req.has_header("Transfer-Encoding") &&
       !EqualsIgnoreCase(req.get_header_value("Transfer-Encoding"), "chunked")) {
     return Status::InvalidArgument("Transfer-Encoding \"" +
@@ -216,7 +229,9 @@ void HttpServer::InstallRoutes() {
   // A backstop: Admit refuses a Content-Length over the limit before httplib sees it.
   http_->set_payload_max_length(ctx_.config.server.max_body);
   http_->set_tcp_nodelay(true);
-  // Only what the Keep-Alive answer header says; ConnectionPool enforces both.
+  // Only what the Keep-Alive answer header says (`timeout=<idle>, max=100000`): the
+  // pool closes a connection idle for idle_timeout and sets no cap on the requests of
+  // one connection, so the advertised max is never cut short.
   http_->set_keep_alive_max_count(100'000);
   http_->set_keep_alive_timeout(
       std::chrono::duration_cast<std::chrono::seconds>(limits.idle_timeout).count());
@@ -249,11 +264,17 @@ void HttpServer::InstallRoutes() {
       return httplib::Server::HandlerResponse::Handled;
     }
     if (HasBody(req) && !BodyIsRead(req)) CloseWithoutReadingBody();
+    // httplib 0.11 skips the body of a DELETE without a Content-Length, a chunked one
+    // included, which would then be read as the next request. With the header it reads
+    // the chunked body (chunked framing wins over Content-Length in httplib).
+    if (req.method == "DELETE" && req.has_header("Transfer-Encoding")) {
+      const_cast<httplib::Request&>(req).set_header("Content-Length", "0");
+    }
     return httplib::Server::HandlerResponse::Unhandled;
   });
 
   // Runs once an answer's headers are set: a connection that closes after this answer
-  // says so.
+  // says so (a refusal before the body, a request not read to its end, a stop).
   http_->set_post_routing_handler([](const httplib::Request&, httplib::Response& res) {
     if (!ConnectionPool::ClosesAfterResponse()) return;
     res.headers.erase("Keep-Alive");
@@ -326,6 +347,7 @@ Result<int> HttpServer::Bind() {
 
 Status HttpServer::Serve() {
   if (port_ < 0) return Status::FailedPrecondition("Bind before Serve");
+  RETURN_IF_ERROR(pool_.Start());
   if (!http_->listen_after_bind() && !ctx_.stopping.load()) {
     return Status::Unavailable("the HTTP listener stopped unexpectedly");
   }
@@ -333,6 +355,7 @@ Status HttpServer::Serve() {
 }
 
 void HttpServer::Stop() {
+  pool_.BeginShutdown();  // before long polls wake: their answers say Connection: close
   ctx_.stopping.store(true);
   ctx_.store.WakeWaiters();
   http_->stop();

@@ -27,6 +27,9 @@ struct HttpLimits {
   std::chrono::milliseconds keep_alive_idle{60'000};
   std::chrono::milliseconds read_timeout{10'000};
   std::chrono::milliseconds write_timeout{10'000};
+  // How long Stop lets requests in progress finish before their connections are shut
+  // down.
+  std::chrono::milliseconds stop_timeout{10'000};
   int64_t max_long_polls = 256;
   int64_t max_event_streams = 128;
   size_t max_answer_bytes = 16 * 1024 * 1024;
@@ -40,7 +43,9 @@ struct HttpLimits {
 //
 // Lifecycle: Bind, then Serve on one thread; Stop from any other thread makes Serve
 // return once in-flight requests have finished (long polls and event streams end
-// within about a second). The store, registry and config must outlive the server.
+// within about a second; past `stop_timeout` the connections of requests still in
+// progress are shut down). Answers written after Stop say Connection: close. The
+// store, registry and config must outlive the server.
 class HttpServer {
  public:
   HttpServer(eventstore::EventStore& store, core::MetricsRegistry& metrics,
@@ -49,7 +54,7 @@ class HttpServer {
 
   // Binds server.listen; returns the port (useful when the config says port 0).
   Result<int> Bind();
-  // Serves until Stop.
+  // Serves until Stop; an error when the system refuses the epoll set or threads.
   Status Serve();
   // Thread-safe; idempotent.
   void Stop();

@@ -1,12 +1,18 @@
 #include "server/router.h"
 
 #include "server/api_error.h"
+#include "server/connection_pool.h"
 #include "server/request_body.h"
 
 namespace rivulet::server {
 
 Router::Handler Router::Guard(Handler handler) const {
   return [this, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+    // httplib calls a handler of these methods only once it has read the whole body.
+    if (req.method == "POST" || req.method == "PUT" || req.method == "PATCH" ||
+        req.method == "DELETE") {
+      ConnectionPool::BodyRead();
+    }
     if (req.body.size() > max_body_) return WriteError(res, BodyTooLarge(max_body_));
     handler(req, res);
   };

@@ -3,14 +3,25 @@
 // assertions beyond generous "answers at all" timeouts.
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cstddef>
 #include <cstdio>
 #include <optional>
 #include <thread>
@@ -42,6 +53,7 @@ struct RawResponse {
   int status = 0;
   std::string head;
   std::string body;
+  bool after_continue = false;  // a 100 Continue came first
 };
 
 // One client connection driven by hand: what httplib's client cannot send (chunked
@@ -85,6 +97,10 @@ class RawConnection {
     pollfd p{fd_, POLLIN, 0};
     return poll(&p, 1, 0) > 0;
   }
+  bool WaitReadable(milliseconds timeout = seconds(10)) const {
+    pollfd p{fd_, POLLIN, 0};
+    return poll(&p, 1, static_cast<int>(timeout.count())) > 0;
+  }
 
   // One response with a Content-Length body, or nullopt at a timeout or the end of the
   // connection.
@@ -98,7 +114,11 @@ class RawConnection {
     r.head = buffer_.substr(0, end);
     buffer_.erase(0, end + 4);
     if (r.head.rfind("HTTP/1.1 ", 0) == 0) r.status = std::atoi(r.head.c_str() + 9);
-    if (r.status == 100) return Read(timeout);  // an interim answer; the real one follows
+    if (r.status == 100) {  // an interim answer; the real one follows
+      auto final_answer = Read(timeout);
+      if (final_answer) final_answer->after_continue = true;
+      return final_answer;
+    }
     size_t length = 0;
     auto at = r.head.find("Content-Length: ");
     if (at != std::string::npos) length = std::stoul(r.head.substr(at + 16));
@@ -197,7 +217,7 @@ struct InProcessServer {
   }
   ~InProcessServer() {
     http->Stop();
-    serving.join();
+    if (serving.joinable()) serving.join();
   }
   std::unique_ptr<httplib::Client> Client(seconds read_timeout = seconds(10)) const {
     auto client = std::make_unique<httplib::Client>("127.0.0.1", port);
@@ -521,7 +541,22 @@ TEST_CASE("HTTP: requests without a token are refused before their body is read"
   auto asked = asks.Read();
   REQUIRE(asked);
   CHECK(asked->status == 401);
-  CHECK(asked->head.find("100 Continue") == std::string::npos);
+  CHECK_FALSE(asked->after_continue);
+  CHECK_THAT(asked->head, Catch::Contains("Connection: close"));
+  // With a token the same question gets 100 Continue, then the answer to the body.
+  const std::string body = AppendBody("Asked");
+  RawConnection allowed(server.port());
+  REQUIRE(
+      allowed.Send("POST /v1/streams/asked HTTP/1.1\r\nHost: test\r\nContent-Type: "
+                   "application/json\r\nAuthorization: Bearer write-token-0123456789\r\n"
+                   "Content-Length: " +
+                   std::to_string(body.size()) + "\r\nExpect: 100-continue\r\n\r\n"));
+  REQUIRE(allowed.WaitReadable());
+  REQUIRE(allowed.Send(body));
+  auto continued = allowed.Read();
+  REQUIRE(continued);
+  CHECK(continued->after_continue);
+  CHECK(continued->status == 201);
 
   const int64_t after = ResidentKiB(server.process().pid());
   std::printf("rivulet serve resident memory: %lld KiB before, %lld KiB after\n",
@@ -620,4 +655,331 @@ TEST_CASE("HTTP: a batch of thousands of bad changes gets a bounded 400", "[http
   CHECK(body["errors"].size() == 100);
   CHECK(body["errors"][0]["index"] == 0);
   CHECK(body["errors_total"] == 5000);
+}
+
+namespace {
+
+// A request that appends to stream `stream`: smuggled inside another request's body, it
+// must never run.
+std::string HiddenAppend(const std::string& stream) {
+  const std::string body = AppendBody("Hidden");
+  return "POST /v1/streams/" + stream +
+         " HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+         "Content-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+std::string WithLength(const std::string& head, const std::string& body) {
+  return head + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "HTTP: a request answered before its headers or body were read closes the connection, so "
+    "a request hidden in its body never runs",
+    "[http][limits][bad-input]") {
+  rivulet::server::HttpLimits limits;
+  InProcessServer server(limits, 64 * 1024);
+  // Each case hides an append to its own stream.
+  int next_case = 0;
+  auto hidden = [&next_case] { return HiddenAppend("hidden-" + std::to_string(next_case++)); };
+  const std::string post =
+      "POST /v1/streams/s HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n";
+
+  struct Case {
+    std::string name;
+    std::string request;
+    int status;
+  };
+  const std::vector<Case> cases = {
+      {"a chunk size that is not hex", post + "Transfer-Encoding: chunked\r\n\r\nzz\r\n" + hidden(),
+       400},
+      {"a request line httplib cannot parse",
+       WithLength("POST /v1/streams/s HTTP/1.1 extra\r\nHost: test\r\n", hidden()), 400},
+      {"a request target over 8 KiB",
+       WithLength("POST /v1/streams/" + std::string(9000, 'a') + " HTTP/1.1\r\nHost: test\r\n",
+                  hidden()),
+       414},
+      {"a header line over 8 KiB",
+       WithLength(post + "X-Long: " + std::string(9000, 'a') + "\r\n", hidden()), 400},
+      {"a Range header httplib cannot parse", WithLength(post + "Range: bytes=zz\r\n", hidden()),
+       416},
+      {"both Content-Length and Transfer-Encoding",
+       post + "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + hidden(), 400},
+      {"a DELETE with a chunked body",
+       "DELETE /v1/streams/s HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n" +
+           Chunk(hidden()) + "0\r\n\r\n",
+       404},
+      {"a GET with a body", WithLength("GET /v1/health HTTP/1.1\r\nHost: test\r\n", hidden()), 200},
+      {"a Content-Length over server.max_body", post + "Content-Length: 100000\r\n\r\n" + hidden(),
+       413},
+      {"a refused Expect: 100-continue",
+       post + "Content-Length: 100000\r\nExpect: 100-continue\r\n\r\n" + hidden(), 413},
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Case& c = cases[i];
+    INFO(c.name);
+    RawConnection conn(server.port);
+    REQUIRE(conn.Send(c.request));
+    auto first = conn.Read();
+    REQUIRE(first);
+    CHECK(first->status == c.status);
+    if (c.status != 200 && c.status != 404) {
+      CHECK(Json::parse(first->body)["error"].is_string());
+    }
+    CHECK_THAT(first->head, Catch::Contains("Connection: close"));
+    // Nothing more is answered on this connection, and the server ends it.
+    auto second = conn.Read(seconds(2));
+    CHECK_FALSE(second);
+    CHECK(conn.ClosedByServer());
+    auto hidden_stream = server.Client()->Get("/v1/streams/hidden-" + std::to_string(i));
+    REQUIRE(hidden_stream);
+    CHECK(hidden_stream->status == 404);
+  }
+}
+
+TEST_CASE(
+    "HTTP: requests in progress when the server stops answer with Connection: close, and a "
+    "stalled one holds the stop only until its deadline",
+    "[http][limits][stop]") {
+  rivulet::server::HttpLimits limits;
+  limits.read_timeout = seconds(120);
+  limits.stop_timeout = seconds(1);
+  InProcessServer server(limits);
+  RawConnection poll(server.port);
+  REQUIRE(poll.Send(Get("/v1/changes?max_await_ms=60000")));
+  // A body that never comes: its request waits for the read timeout (two minutes).
+  RawConnection stalled(server.port);
+  REQUIRE(
+      stalled.Send("POST /v1/streams/s HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                   "Content-Length: 1000\r\n\r\n{\"events\":"));
+  for (int i = 0; i < 200 && server.http->context().long_polls.load() < 1; ++i) {
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  REQUIRE(server.http->context().long_polls.load() == 1);
+  for (int i = 0; i < 200; ++i) {
+    if (server.metrics.RenderPrometheus().find("rivulet_http_requests_in_progress 2") !=
+        std::string::npos) {
+      break;
+    }
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+
+  auto started = Clock::now();
+  server.http->Stop();
+  auto answer = poll.Read();
+  REQUIRE(answer);
+  CHECK(answer->status == 200);
+  CHECK_THAT(answer->head, Catch::Contains("Connection: close"));
+  CHECK(poll.ClosedByServer());
+  server.serving.join();
+  double stop_ms = MillisSince(started);
+  std::printf("stop with a stalled upload took %.0f ms (deadline 1 s, read timeout 120 s)\n",
+              stop_ms);
+  CHECK(stop_ms < 60'000);  // far below the read timeout
+  CHECK(stalled.ClosedByServer());
+}
+
+TEST_CASE("HTTP: a server that cannot create its epoll set says so instead of serving",
+          "[http][limits][bad-input]") {
+  // `rivulet serve` runs under a seccomp filter that fails epoll_create1 with EMFILE, as
+  // the kernel does when no file descriptor is left (exhausting them for real would
+  // also starve the sanitizers' own checks).
+  rivulet::testing::TempDir dir;
+  rivulet::testing::WriteFile(
+      dir.File("rivulet.yaml"),
+      "store:\n  path: " + dir.File("rivulet.db") + "\nserver:\n  listen: 127.0.0.1:0\n");
+  const std::string binary = rivulet::testing::RivuletBinary();
+  const std::string config = dir.File("rivulet.yaml");
+  const std::string err_path = dir.File("serve.stderr");
+  sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_epoll_create1, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EMFILE & SECCOMP_RET_DATA)),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  sock_fprog program{static_cast<unsigned short>(sizeof(filter) / sizeof(filter[0])), filter};
+  const char* argv[] = {binary.c_str(), "serve", "-c", config.c_str(), nullptr};
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {  // only async-signal-safe calls until exec
+    int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int null = open("/dev/null", O_WRONLY);
+    if (err < 0 || null < 0 || dup2(err, 2) < 0 || dup2(null, 1) < 0) _exit(120);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) _exit(121);
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0) _exit(122);
+    execv(argv[0], const_cast<char* const*>(argv));
+    _exit(123);
+  }
+  int status = 0;
+  bool exited = false;
+  for (int i = 0; i < 300 && !exited; ++i) {  // 30 s
+    exited = waitpid(pid, &status, WNOHANG) == pid;
+    if (!exited) std::this_thread::sleep_for(milliseconds(100));
+  }
+  if (!exited) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  }
+  const std::string stderr_text = rivulet::testing::ReadFile(err_path);
+  INFO(stderr_text);
+  REQUIRE(exited);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) != 0);
+  CHECK(WEXITSTATUS(status) < 120);
+  CHECK_THAT(stderr_text, Catch::Contains("cannot create an epoll set"));
+}
+
+TEST_CASE("HTTP: a low open-files limit lowers the connection limit and never raises it",
+          "[http][limits]") {
+  rlimit saved{};
+  REQUIRE(getrlimit(RLIMIT_NOFILE, &saved) == 0);
+  struct Restore {
+    rlimit limit;
+    ~Restore() { setrlimit(RLIMIT_NOFILE, &limit); }
+  } restore{saved};
+  const int lowest = dup(0);
+  REQUIRE(lowest >= 0);
+  close(lowest);
+  REQUIRE(lowest < 150);
+  rlimit low{300, 300};
+  REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
+
+  rivulet::testing::TempDir dir;
+  auto store = rivulet::testing::OpenTestStore("sqlite", dir);
+  rivulet::core::MetricsRegistry metrics;
+  rivulet::config::Config config;
+  rivulet::server::HttpLimits limits;
+  limits.max_connections = 3;
+  rivulet::server::HttpServer few(*store, metrics, config, limits);
+  CHECK(few.connection_limits().max_connections == 3);
+  limits.max_connections = 4096;
+  rivulet::server::HttpServer many(*store, metrics, config, limits);
+  CHECK(many.connection_limits().max_connections >= 1);
+  CHECK(many.connection_limits().max_connections <= 150);
+}
+
+TEST_CASE("HTTP: at the connection limit a refused connection that is still draining makes room",
+          "[http][limits]") {
+  rivulet::server::HttpLimits limits;
+  limits.max_connections = 2;
+  InProcessServer server(limits, 64 * 1024);
+  std::vector<RawConnection> refused;
+  for (int i = 0; i < 2; ++i) {
+    refused.emplace_back(server.port);
+    REQUIRE(refused.back().Send(
+        "POST /v1/streams/s HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+        "Content-Length: 100000\r\n\r\n" +
+        std::string(1000, 'x')));
+    auto answer = refused.back().Read();
+    REQUIRE(answer);
+    CHECK(answer->status == 413);
+  }
+  for (int i = 0; i < 200; ++i) {
+    if (server.metrics.RenderPrometheus().find("rivulet_http_requests_in_progress 0") !=
+        std::string::npos) {
+      break;
+    }
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  // Both wait (up to 2 s) for their clients to stop sending; a new connection is served.
+  RawConnection third(server.port);
+  REQUIRE(third.Send(Get("/v1/health")));
+  auto served = third.Read();
+  REQUIRE(served);
+  CHECK(served->status == 200);
+  CHECK_THAT(server.metrics.RenderPrometheus(),
+             Catch::Contains("rivulet_http_connections_refused_total 0"));
+}
+
+TEST_CASE("HTTP: when no thread can be started a request gets 503 and the server keeps serving",
+          "[http][limits][threads]") {
+  // RLIMIT_NPROC binds only processes that are not root: the server runs as nobody, first
+  // to count the threads it runs when idle, then with that many as its limit.
+  rivulet::testing::TempDir dir;
+  REQUIRE(chmod(dir.path().c_str(), 0777) == 0);
+  rivulet::testing::WriteFile(
+      dir.File("rivulet.yaml"),
+      "store:\n  path: " + dir.File("rivulet.db") +
+          "\nserver:\n  listen: 127.0.0.1:0\nruntime:\n  http_threads: 1\n");
+  auto start = [&](const std::vector<std::string>& limit, int& port) {
+    std::vector<std::string> argv = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
+    argv.insert(argv.end(), limit.begin(), limit.end());
+    for (std::string arg : {rivulet::testing::RivuletBinary(), std::string("serve"),
+                            std::string("-c"), dir.File("rivulet.yaml")}) {
+      argv.push_back(arg);
+    }
+    auto serve = std::make_unique<rivulet::testing::Subprocess>(argv, dir.File("serve.stderr"));
+    auto line = serve->ReadLine(seconds(60));
+    INFO(rivulet::testing::ReadFile(dir.File("serve.stderr")));
+    REQUIRE(line);
+    std::string listen = Json::parse(*line).value("listening", "");
+    port = std::stoi(listen.substr(listen.rfind(':') + 1));
+    httplib::Client client("127.0.0.1", port);  // one connection per request
+    bool healthy = false;
+    for (int i = 0; i < 600 && !healthy; ++i) {
+      auto res = client.Get("/v1/health");
+      healthy = res && res->status == 200;
+      if (!healthy) std::this_thread::sleep_for(milliseconds(50));
+    }
+    REQUIRE(healthy);
+    return serve;
+  };
+
+  int port = 0;
+  auto counting = start({}, port);
+  std::string status =
+      rivulet::testing::ReadFile("/proc/" + std::to_string(counting->pid()) + "/status");
+  const std::string threads =
+      std::to_string(std::stoul(status.substr(status.find("Threads:") + 8)));
+  counting->Signal(SIGTERM);
+  REQUIRE(counting->Wait(seconds(30)) == 0);
+  counting.reset();
+
+  auto serve = start({"prlimit", "--nproc=" + threads + ":" + threads}, port);
+  // Long polls take the request thread and whatever threads the limit leaves (the
+  // idle count may include a thread that came and went); once none can be started, a
+  // request gets 503 at once instead of waiting for a long poll to end.
+  std::vector<RawConnection> held;
+  std::optional<RawResponse> unavailable;
+  for (int i = 0; i < 10 && !unavailable; ++i) {
+    RawConnection c(port);
+    REQUIRE(c.Send(Get("/v1/changes?max_await_ms=10000")));
+    auto answer = c.Read(seconds(2));
+    if (!answer) {
+      held.push_back(std::move(c));
+      continue;
+    }
+    CHECK(answer->status == 503);
+    unavailable = answer;
+    CHECK(c.ClosedByServer());
+  }
+  REQUIRE(unavailable);
+  CHECK(Json::parse(unavailable->body)["error"] == "unavailable");
+  CHECK_THAT(unavailable->head, Catch::Contains("Connection: close"));
+  CHECK_FALSE(held.empty());
+  for (RawConnection& c : held) {
+    auto polled = c.Read(seconds(30));
+    REQUIRE(polled);
+    CHECK(polled->status == 200);
+  }
+  REQUIRE(serve->running());
+
+  // The thread serves what comes next.
+  RawConnection later(port);
+  REQUIRE(later.Send(Get("/v1/health")));
+  auto answer = later.Read();
+  REQUIRE(answer);
+  CHECK(answer->status == 200);
+  REQUIRE(later.Send(Get("/metrics")));
+  auto metrics = later.Read();
+  REQUIRE(metrics);
+  CHECK_THAT(metrics->body, Catch::Contains("rivulet_http_requests_without_thread_total "));
+  CHECK_THAT(metrics->body, !Catch::Contains("rivulet_http_requests_without_thread_total 0"));
+  serve->Signal(SIGTERM);
+  CHECK(serve->Wait(seconds(30)) == 0);
 }
