@@ -10,6 +10,7 @@
 #include <set>
 
 #include "config/yaml_reader.h"
+#include "core/json.h"
 #include "core/json_path.h"
 #include "core/resource_name.h"
 
@@ -639,6 +640,13 @@ Result<Config> LoadConfigString(std::string_view yaml, const std::string& file,
   try {
     root = YAML::Load(std::string(yaml));
   } catch (const YAML::Exception& e) {
+    // yaml-cpp 0.7 stops past 500 levels of nesting with the message of an unreadable
+    // file; the text was read, so that is what it means here.
+    if (e.msg == "bad file") {
+      return ConfigError(At(file, e.mark) + ": invalid YAML: nested deeper than the parser's " +
+                         "500 levels (a value nests at most " +
+                         std::to_string(core::kMaxJsonDepth) + ")");
+    }
     return ConfigError(At(file, e.mark) + ": invalid YAML: " + e.msg);
   }
   Loader loader(file, base_dir, env);

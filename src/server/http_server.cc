@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <string_view>
+#include <thread>
 
 #include "core/status_macros.h"
 #include "server/api_error.h"
@@ -347,6 +349,12 @@ Result<int> HttpServer::Bind() {
 
 Status HttpServer::Serve() {
   if (port_ < 0) return Status::FailedPrecondition("Bind before Serve");
+  serve_entered_.store(true);
+  struct Returned {
+    std::atomic<bool>& flag;
+    ~Returned() { flag.store(true); }
+  } returned{serve_returned_};
+  if (ctx_.stopping.load()) return Status::Ok();  // stopped before it began
   RETURN_IF_ERROR(pool_.Start());
   if (!http_->listen_after_bind() && !ctx_.stopping.load()) {
     return Status::Unavailable("the HTTP listener stopped unexpectedly");
@@ -358,6 +366,13 @@ void HttpServer::Stop() {
   pool_.BeginShutdown();  // before long polls wake: their answers say Connection: close
   ctx_.stopping.store(true);
   ctx_.store.WakeWaiters();
+  // A SIGTERM can come right after the listening line, while Serve still starts the
+  // pool: httplib's stop is lost until its listener runs, so wait for that (or for
+  // Serve to return). Serve sees `stopping` when it had not begun.
+  if (serve_entered_.load()) {
+    while (!http_->is_running() && !serve_returned_.load())
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   http_->stop();
 }
 

@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -56,7 +57,7 @@ class HttpServer {
   Result<int> Bind();
   // Serves until Stop; an error when the system refuses the epoll set or threads.
   Status Serve();
-  // Thread-safe; idempotent.
+  // Thread-safe; idempotent; also before or while Serve starts (it then returns soon).
   void Stop();
 
   // Where modules (projections, sagas, outbox) add their routes, before Bind. Every
@@ -84,6 +85,10 @@ class HttpServer {
   Router router_;
   core::Counter* requests_by_class_[6] = {};  // 1xx..5xx, and anything else
   int port_ = -1;
+  // Serve has begun / has returned: Stop waits between the two until the listener runs,
+  // since httplib's stop does nothing before then.
+  std::atomic<bool> serve_entered_{false};
+  std::atomic<bool> serve_returned_{false};
 };
 
 }  // namespace rivulet::server

@@ -800,7 +800,9 @@ TEST_CASE("CLI: serve on a database file it cannot write answers appends 503, re
     Subprocess first({RivuletBinary(), "serve", "-c", config}, dir.File("first.stderr"));
     ListeningPort(first);
     first.Signal(SIGTERM);
-    REQUIRE(first.Wait() == 0);
+    const std::optional<int> code = first.Wait();
+    INFO(rivulet::testing::ReadFile(dir.File("first.stderr")));
+    REQUIRE(code == 0);
   }
   // chattr +i: even root cannot write the file (tests run as root, which ignores modes).
   int fd = ::open(db.c_str(), O_RDONLY);

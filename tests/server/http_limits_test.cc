@@ -23,6 +23,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
+#include <filesystem>
 #include <optional>
 #include <thread>
 
@@ -906,11 +907,15 @@ TEST_CASE("HTTP: when no thread can be started a request gets 503 and the server
       dir.File("rivulet.yaml"),
       "store:\n  path: " + dir.File("rivulet.db") +
           "\nserver:\n  listen: 127.0.0.1:0\nruntime:\n  http_threads: 1\n");
+  // nobody may not reach the build directory (a clone under /root): it runs a copy.
+  const std::string binary = dir.File("rivulet");
+  std::filesystem::copy_file(rivulet::testing::RivuletBinary(), binary);
+  REQUIRE(chmod(binary.c_str(), 0755) == 0);
   auto start = [&](const std::vector<std::string>& limit, int& port) {
     std::vector<std::string> argv = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
     argv.insert(argv.end(), limit.begin(), limit.end());
-    for (std::string arg : {rivulet::testing::RivuletBinary(), std::string("serve"),
-                            std::string("-c"), dir.File("rivulet.yaml")}) {
+    for (std::string arg :
+         {binary, std::string("serve"), std::string("-c"), dir.File("rivulet.yaml")}) {
       argv.push_back(arg);
     }
     auto serve = std::make_unique<rivulet::testing::Subprocess>(argv, dir.File("serve.stderr"));
