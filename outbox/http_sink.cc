@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "core/digest.h"
+#include "core/http_exchange.h"
 #include "core/http_rules.h"
 #include "core/url.h"
 #include "core/watchdog.h"
@@ -114,50 +115,28 @@ class HttpSink final : public Sink {
     req.headers.emplace("Content-Type", "application/json");
     req.body = m.payload;
 
-    int answered = 0;
-    std::string snippet;
-    size_t received = 0;
-    req.response_handler = [&](const httplib::Response& res) {
-      answered = res.status;
-      return true;
-    };
-    req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
-      received += n;
-      if (received > core::kMaxAnswerBytes) return false;
-      if (snippet.size() < 200) snippet.append(data, std::min(n, 200 - snippet.size()));
-      return true;
-    };
-    httplib::Response res;
-    httplib::Error error = httplib::Error::Success;
-    std::atomic<bool> timed_out{false};
-    bool sent;
-    {
-      core::Watchdog::Scope watchdog(watchdog_, deadline, [&] {
-        timed_out = true;
-        client.stop();
-      });
-      sent = client.send(req, res, error);
-    }
-    if (!sent) {
-      client.stop();
-      if (received > core::kMaxAnswerBytes) {
-        d.error = what + " answered " + std::to_string(answered) + " with a body over " +
+    core::BoundedExchange exchange =
+        core::SendBounded(client, req, watchdog_, deadline, core::kMaxAnswerBytes, 200);
+    if (!exchange.sent) {
+      if (exchange.too_large) {
+        d.error = what + " answered " + std::to_string(exchange.status) + " with a body over " +
                   std::to_string(core::kMaxAnswerBytes) + " bytes, the limit of an answer";
-      } else if (timed_out) {
+      } else if (exchange.timed_out) {
         d.error = what + ": no complete answer within the timeout of " +
                   std::to_string(destination_.timeout.count()) + "ms";
       } else {
-        d.error = what + ": " + httplib::to_string(error);
+        d.error = what + ": " + httplib::to_string(exchange.error);
       }
       return d;
     }
-    if (res.status >= 200 && res.status < 300) {
+    const int status = exchange.response.status;
+    if (status >= 200 && status < 300) {
       d.delivered = true;
       return d;
     }
-    d.retryable = res.status == 408 || res.status == 429 || res.status >= 500;
-    d.error =
-        what + " answered " + std::to_string(res.status) + (snippet.empty() ? "" : ": " + snippet);
+    d.retryable = status == 408 || status == 429 || status >= 500;
+    d.error = what + " answered " + std::to_string(status) +
+              (exchange.body.empty() ? "" : ": " + exchange.body);
     return d;
   }
 

@@ -3,9 +3,9 @@
 #include <httplib.h>
 
 #include <algorithm>
-#include <atomic>
 #include <unordered_map>
 
+#include "core/http_exchange.h"
 #include "core/http_rules.h"
 #include "core/url.h"
 
@@ -69,41 +69,18 @@ CallOutcome StepCaller::Call(const CallRequest& request, std::chrono::millisecon
   client.set_read_timeout(seconds.count(), micros.count());
   client.set_write_timeout(seconds.count(), micros.count());
 
-  int answered = 0;
-  std::string body;
-  bool too_large = false;
-  req.response_handler = [&](const httplib::Response& res) {
-    answered = res.status;
-    return true;
-  };
-  req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
-    if (body.size() + n > max_answer_bytes_) {
-      too_large = true;
-      return false;  // stop reading; the connection is closed below
-    }
-    body.append(data, n);
-    return true;
-  };
+  core::BoundedExchange exchange =
+      core::SendBounded(client, req, watchdog_, deadline, max_answer_bytes_, max_answer_bytes_);
+  const httplib::Error error = exchange.error;
+  const int answered = exchange.status;
+  const httplib::Response& res = exchange.response;
 
-  httplib::Response res;
-  httplib::Error error = httplib::Error::Success;
-  std::atomic<bool> timed_out{false};
-  bool sent;
-  {
-    core::Watchdog::Scope watchdog(watchdog_, deadline, [&] {
-      timed_out = true;
-      client.stop();  // wakes the exchange; thread-safe in httplib
-    });
-    sent = client.send(req, res, error);
-  }
-
-  if (!sent) {
-    client.stop();  // a broken or abandoned connection is not reused
+  if (!exchange.sent) {
     // Nothing reached the service when the connection could not be made.
     const bool connected =
         error != httplib::Error::Connection && error != httplib::Error::ConnectionTimeout &&
         error != httplib::Error::BindIPAddress && error != httplib::Error::SSLConnection;
-    if (too_large) {
+    if (exchange.too_large) {
       out.status = answered;
       const bool ok = answered >= 200 && answered < 300;
       out.retryable = ok || Retryable(answered);
@@ -115,7 +92,7 @@ CallOutcome StepCaller::Call(const CallRequest& request, std::chrono::millisecon
     }
     out.retryable = true;
     out.outcome_unknown = connected;
-    if (timed_out) {
+    if (exchange.timed_out) {
       out.error = what + ": no complete answer within the timeout of " +
                   std::to_string(timeout.count()) + "ms";
     } else {
@@ -129,7 +106,8 @@ CallOutcome StepCaller::Call(const CallRequest& request, std::chrono::millisecon
   if (res.status >= 200 && res.status < 300) {
     // The JSON body becomes the response (null when it is empty or not JSON); an answer
     // too deep to keep fails like a lost answer instead of being stored unreadable.
-    auto parsed = core::ParseJson(body, core::JsonLimits{core::kMaxJsonDepth, max_answer_bytes_});
+    auto parsed =
+        core::ParseJson(exchange.body, core::JsonLimits{core::kMaxJsonDepth, max_answer_bytes_});
     if (parsed.ok()) {
       out.response = std::move(parsed).value();
     } else if (parsed.status().reason() == "too_deep" || parsed.status().reason() == "too_large") {
@@ -144,7 +122,7 @@ CallOutcome StepCaller::Call(const CallRequest& request, std::chrono::millisecon
     return out;
   }
   out.retryable = Retryable(res.status);
-  std::string snippet = body.substr(0, 200);
+  std::string snippet = exchange.body.substr(0, 200);
   out.error =
       what + " answered " + std::to_string(res.status) + (snippet.empty() ? "" : ": " + snippet);
   return out;
