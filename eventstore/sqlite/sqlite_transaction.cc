@@ -139,13 +139,12 @@ Status SqliteTransaction::IdConflict(const PreparedEvent& event) {
 Result<AppendResult> SqliteTransaction::Append(const PreparedAppend& append) {
   for (size_t i = 0; i < append.events.size(); ++i) {
     const PreparedEvent& e = append.events[i];
-    Status size = CheckEventSize("events[" + std::to_string(i) + "]",
-                                 StoredEventBytes(e.type, e.data, e.metadata), max_event_bytes_);
-    if (!size.ok()) {
-      core::Json details = size.details();
-      details["index"] = i;
-      return size.WithReason("too_large", std::move(details));
-    }
+    const size_t bytes = StoredEventBytes(e.type, e.data, e.metadata);
+    if (bytes <= max_event_bytes_) continue;  // the common case builds no message
+    Status size = CheckEventSize("events[" + std::to_string(i) + "]", bytes, max_event_bytes_);
+    core::Json details = size.details();
+    details["index"] = i;
+    return size.WithReason("too_large", std::move(details));
   }
   if (append.any_client_supplied_id && append.events[0].client_supplied_id) {
     // One lookup decides whether this is a re-sent append; later ids that collide are
