@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <thread>
+#include <vector>
 
 #include "core/http_rules.h"
 #include "core/json.h"
@@ -98,6 +99,29 @@ TEST_CASE("a watchdog fires at its deadline unless disarmed, and Disarm waits fo
   while (!running.load()) std::this_thread::sleep_for(milliseconds(1));
   CHECK(watchdog.Disarm(slow));
   CHECK(done.load());
+}
+
+TEST_CASE("a watchdog wakes for a deadline earlier than the one it sleeps until", "[watchdog]") {
+  // Arm wakes the thread only for a new earliest deadline; one armed behind a far one
+  // must still fire on time, and several in increasing order all fire.
+  core::Watchdog watchdog;
+  std::atomic<int> fired{0};
+  const auto now = std::chrono::steady_clock::now();
+  const uint64_t far = watchdog.Arm(now + std::chrono::seconds(60), [&] { fired += 100; });
+  // The thread now sleeps until the far deadline.
+  std::this_thread::sleep_for(milliseconds(50));
+  std::vector<uint64_t> near;
+  for (int i = 1; i <= 3; ++i) {
+    near.push_back(
+        watchdog.Arm(std::chrono::steady_clock::now() + milliseconds(10 * i), [&] { fired += 1; }));
+  }
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (fired.load() < 3 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(milliseconds(5));
+  CHECK(fired.load() == 3);
+  for (uint64_t id : near) CHECK(watchdog.Disarm(id));
+  CHECK_FALSE(watchdog.Disarm(far));
+  CHECK(fired.load() == 3);
 }
 
 namespace {
