@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <thread>
 
 #include "core/digest.h"
@@ -25,6 +29,22 @@ class HttpSink final : public Sink {
   Status Open() override { return Status::Ok(); }
   bool ordered_batches() const override { return false; }
 
+  ~HttpSink() override {
+    for (auto& helper : helpers_) {
+      {
+        std::lock_guard<std::mutex> lock(helper->mu);
+        helper->stopping = true;
+      }
+      helper->cv.notify_one();
+      helper->thread.join();
+    }
+  }
+
+  // The batch is shared by the connections the round uses: this thread works on the
+  // first, a helper thread each on the others. Helpers live as long as the sink, so a
+  // round costs one wake-up per connection it uses, not a thread start (on a busy
+  // machine, starting and joining 15 threads for a batch of a few messages cost more
+  // than delivering them).
   std::vector<Delivery> Deliver(const std::vector<Message>& batch) override {
     std::vector<Delivery> out(batch.size());
     std::atomic<size_t> next{0};
@@ -35,10 +55,10 @@ class HttpSink final : public Sink {
       }
     };
     const std::vector<size_t> workers = Workers(batch.size());
-    std::vector<std::thread> pool;
-    for (size_t t = 1; t < workers.size(); ++t) pool.emplace_back(work, workers[t]);
+    std::function<void(size_t)> job = work;
+    for (size_t t = 1; t < workers.size(); ++t) Helper(workers[t]).Start(&job, workers[t]);
     work(workers[0]);
-    for (auto& t : pool) t.join();
+    for (size_t t = 1; t < workers.size(); ++t) Helper(workers[t]).Wait();
     return out;
   }
 
@@ -140,12 +160,60 @@ class HttpSink final : public Sink {
     return d;
   }
 
+  // A thread that runs one connection's share of a round.
+  struct HelperThread {
+    std::mutex mu;
+    std::condition_variable cv;
+    const std::function<void(size_t)>* job = nullptr;  // GUARDED_BY(mu); set while a round runs
+    size_t worker = 0;                                 // GUARDED_BY(mu)
+    bool stopping = false;                             // GUARDED_BY(mu)
+    std::thread thread;
+
+    void Start(const std::function<void(size_t)>* work, size_t index) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        job = work;
+        worker = index;
+      }
+      cv.notify_one();
+    }
+    void Wait() {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return job == nullptr; });
+    }
+    void Run() {
+      std::unique_lock<std::mutex> lock(mu);
+      while (true) {
+        cv.wait(lock, [&] { return job != nullptr || stopping; });
+        if (stopping) return;
+        const std::function<void(size_t)>* work = job;
+        const size_t index = worker;
+        lock.unlock();
+        (*work)(index);
+        lock.lock();
+        job = nullptr;
+        cv.notify_one();
+      }
+    }
+  };
+
+  // The helper for connection `worker`, started on first use.
+  HelperThread& Helper(size_t worker) {
+    while (helpers_.size() <= worker) {
+      helpers_.push_back(std::make_unique<HelperThread>());
+      HelperThread* helper = helpers_.back().get();
+      helper->thread = std::thread([helper] { helper->Run(); });
+    }
+    return *helpers_[worker];
+  }
+
   Destination destination_;
   int connections_;
   std::string origin_;
   std::string path_;
   std::vector<std::unique_ptr<httplib::Client>> clients_;  // one per worker index
   core::Watchdog watchdog_;  // stops an exchange still going at its deadline
+  std::vector<std::unique_ptr<HelperThread>> helpers_;  // helpers_[i] serves connection i
 };
 
 }  // namespace
