@@ -11,6 +11,12 @@
 
 namespace rivulet::sagas {
 
+namespace {
+// How stale the trigger checkpoint may get while nothing else is written (a restart
+// reads at most this much of the log again; starting an instance twice is idempotent).
+constexpr auto kCheckpointAloneEvery = std::chrono::seconds(1);
+}  // namespace
+
 using core::Json;
 
 namespace {
@@ -287,6 +293,10 @@ void SagaEngine::Loop() {
     wake_.wait_for(lock, wait, [&] { return poked_ || !results_.empty() || stopping_.load(); });
     poked_ = false;
   }
+  // What was consumed is not consumed again after a restart.
+  flush_checkpoint_ = true;
+  Followups none;
+  Commit(options_.clock->NowMillis(), none);
 }
 
 void SagaEngine::Tick() {
@@ -748,6 +758,7 @@ void SagaEngine::ConsumeLog(int64_t now, Followups& followups) {
     }
   }
   log_position_ = std::max(log_position_, batch->resume.position);
+  consumed_position_.store(log_position_);
   if (log_position_ != trigger_checkpoint_) checkpoint_dirty_ = true;
 }
 
@@ -810,8 +821,13 @@ void SagaEngine::Reload(const std::string& key, int64_t now, Followups& followup
 }
 
 void SagaEngine::Commit(int64_t now, Followups& followups) {
+  auto checkpoint_due = [&] {
+    return checkpoint_dirty_ &&
+           (flush_checkpoint_ ||
+            std::chrono::steady_clock::now() - checkpoint_written_ >= kCheckpointAloneEvery);
+  };
   auto work_left = [&] {
-    return !dirty_.empty() || checkpoint_dirty_ || !followups.calls.empty() ||
+    return !dirty_.empty() || checkpoint_due() || !followups.calls.empty() ||
            !followups.timers.empty() || !followups.waits.empty();
   };
   for (int round = 0; round < 100 && work_left(); ++round) {
@@ -849,11 +865,15 @@ void SagaEngine::Commit(int64_t now, Followups& followups) {
         calls_in_flight_.erase(key);
       }
     };
-    Status status = write(keys, checkpoint_dirty_);
+    const bool with_checkpoint = checkpoint_dirty_;
+    Status status = write(keys, with_checkpoint);
     if (status.ok()) {
       for (const std::string& key : keys) stored(key);
-      trigger_checkpoint_ = checkpoint;
-      checkpoint_dirty_ = false;
+      if (with_checkpoint) {
+        trigger_checkpoint_ = checkpoint;
+        checkpoint_dirty_ = false;
+        checkpoint_written_ = std::chrono::steady_clock::now();
+      }
     } else {
       // One instance's conflict (written by someone else meanwhile) must not hold up the
       // others: each on its own; the checkpoint only with all of them.
@@ -897,6 +917,7 @@ void SagaEngine::Commit(int64_t now, Followups& followups) {
         if (cp.ok()) {
           trigger_checkpoint_ = checkpoint;
           checkpoint_dirty_ = false;
+          checkpoint_written_ = std::chrono::steady_clock::now();
         }
       } else {
         log_position_ = trigger_checkpoint_;  // consume again; starts are idempotent

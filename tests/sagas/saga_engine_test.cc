@@ -415,6 +415,50 @@ TEST_CASE("a trigger that can start no instance is refused once and visibly, and
   }
 }
 
+TEST_CASE("the trigger checkpoint passes events no saga wants, at the latest when the engine stops",
+          "[sagas][engine][triggers]") {
+  SagaRig rig;
+  std::string def = kFulfillment;
+  def.insert(1, R"("trigger": {"type": "OrderPlaced"}, "id": "${data.order_id}", )");
+  rig.StartEngine({def});
+  int64_t last = 0;
+  for (int i = 0; i < 20; ++i) {
+    eventstore::AppendRequest a;
+    a.stream = "audit";
+    a.events.push_back({"", "Audited", Json{{"n", i}}, Json::object()});
+    auto appended = rig.store().Append(a);
+    REQUIRE(appended.ok());
+    last = appended->position;
+  }
+  rig.engine().Wake();
+  // Written alone at most every second while the engine runs...
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  int64_t stored = 0;
+  while (stored < last && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    auto checkpoint = sagas::SagaTables::StoredCheckpoint(rig.store(), "triggers");
+    REQUIRE(checkpoint.ok());
+    stored = *checkpoint;
+  }
+  CHECK(stored >= last);
+  // ...and at once when it stops.
+  eventstore::AppendRequest more;
+  more.stream = "audit";
+  more.events.push_back({"", "Audited", Json{{"n", 99}}, Json::object()});
+  auto appended = rig.store().Append(more);
+  REQUIRE(appended.ok());
+  rig.engine().Wake();
+  // The engine reads it (its position is what it has consumed), then stops.
+  until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (rig.engine().ConsumedPosition() < appended->position &&
+         std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  rig.StopEngine();
+  auto checkpoint = sagas::SagaTables::StoredCheckpoint(rig.store(), "triggers");
+  REQUIRE(checkpoint.ok());
+  CHECK(*checkpoint >= appended->position);
+}
+
 TEST_CASE("an emit the store would refuse is an emit error, and the instance still finishes",
           "[sagas][engine]") {
   SagaRig rig;
