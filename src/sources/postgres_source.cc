@@ -23,6 +23,17 @@ int64_t SteadyMillis() {
       .count();
 }
 
+int64_t SteadyMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// A batch gathered while the stream stays ahead is stored at this many changes at most,
+// and after at least this long (so that a fast store does not make batches of one).
+constexpr size_t kMaxBatchChanges = 5000;
+constexpr int64_t kMinBatchMicros = 1000;
+
 int64_t PgNowMicros() {  // microseconds since 2000-01-01
   const int64_t unix_micros = std::chrono::duration_cast<std::chrono::microseconds>(
                                   std::chrono::system_clock::now().time_since_epoch())
@@ -497,7 +508,10 @@ Status PostgresSource::Handle(const std::string& payload) {
         c.event_id = event_ids_(m.end_lsn, false, i);
         pending_.push_back(std::move(c));
       }
-      if (pending_end_lsn_ <= stored_lsn_) oldest_pending_commit_ = txn.commit_time;
+      if (pending_end_lsn_ <= stored_lsn_) {
+        oldest_pending_commit_ = txn.commit_time;
+        batch_started_us_ = SteadyMicros();
+      }
       pending_end_lsn_ = m.end_lsn;
       last_commit_time_ = txn.commit_time;
       return Status::Ok();
@@ -519,8 +533,10 @@ Status PostgresSource::StorePending() {
   batch.on_error = source_.on_error;
   pending_.clear();
   batch.checkpoint = core::Json{{"lsn", pg::FormatLsn(upto)}};
+  const int64_t started = SteadyMicros();
   Result<IngestStats> stored = ingestor_.Ingest(batch);
   if (!stored.ok()) return stored.status();
+  last_store_us_ = SteadyMicros() - started;
   stored_lsn_ = upto;
   UpdateLag();
   return SendStatus(false);
@@ -634,7 +650,14 @@ Status PostgresSource::StreamChanges(const std::atomic<bool>& stop,
       if (data[0] == 'w' && data.size() >= 25) {
         server_wal_end_ = std::max(server_wal_end_, GetU64(data.data() + 9));
         RETURN_IF_ERROR(Handle(data.substr(25)));
-        if (pending_.size() >= 5000) RETURN_IF_ERROR(StorePending());
+        const bool gathered_enough =
+            pending_end_lsn_ > stored_lsn_ &&
+            (pending_.size() >= kMaxBatchChanges ||
+             SteadyMicros() - batch_started_us_ >= std::max(last_store_us_, kMinBatchMicros));
+        if (gathered_enough) {
+          RETURN_IF_ERROR(StorePending());
+          on_progress();
+        }
       } else if (data[0] == 'k' && data.size() >= 18) {
         RETURN_IF_ERROR(HandleKeepalive(GetU64(data.data() + 1), data[17] != 0, heartbeat_ms));
       }

@@ -103,6 +103,12 @@ class PostgresSource {
   int64_t last_commit_time_ = 0;       // of the last transaction committed
   int64_t last_status_ms_ = 0;
   int64_t last_idle_store_ms_ = 0;
+  // While the stream stays ahead of us (more data always buffered), a batch is stored
+  // once it has been gathering for as long as the last store took: reading and storing
+  // then take turns in equal shares, and a change waits about two stores, however fast
+  // the machine (a fixed batch size waited seconds on a slow one).
+  int64_t batch_started_us_ = 0;   // steady clock, when the oldest pending change came
+  int64_t last_store_us_ = 0;      // how long the last StorePending took
   std::string sql_session_ended_;  // the FATAL message PostgreSQL ended it with
 };
 
