@@ -1,9 +1,12 @@
 // rivulet_bench: the numbers of SPEC section 8, each beside the physical limit measured
 // in the same run. Prints one JSON document on stdout; progress goes to stderr.
 //
-//   rivulet_bench [--quick] [--only outbox|sources|http] [--rows N]
+//   rivulet_bench [--quick] [--only outbox|sources|http|saga] [--rows N] [--rate F]
 //     --quick: small sizes, for a smoke run
 //     --only SECTION: run one section and print its figures alone (while tuning it)
+//     --rate F: multiply the steady rates of the latency phases (sources 2,000 changes/s,
+//       outbox 2,000 messages/s, sagas 300 sagas/s) by F, to load this machine as a
+//       slower one would be loaded (F = 1.6 for a machine 1.6 times slower)
 //     --rows N: rows for each of the sources section's PostgreSQL phases (1,000,000;
 //       --quick 20,000)
 
@@ -57,7 +60,8 @@ core::Json Beside(core::Json target, double limit, const std::string& limit_name
 int main(int argc, char** argv) {
   bool quick = false;
   std::string only;
-  int64_t rows = 0;  // --rows: the sources section's single-row and batched row counts
+  int64_t rows = 0;   // --rows: the sources section's single-row and batched row counts
+  double rate = 1.0;  // --rate: factor on the latency phases' steady rates
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--quick") == 0) {
       quick = true;
@@ -65,8 +69,17 @@ int main(int argc, char** argv) {
       only = argv[++i];
     } else if (std::strcmp(argv[i], "--rows") == 0 && i + 1 < argc) {
       rows = std::atoll(argv[++i]);
+    } else if (std::strcmp(argv[i], "--rate") == 0 && i + 1 < argc) {
+      rate = std::atof(argv[++i]);
+      if (!(rate > 0 && rate <= 100)) {
+        std::cerr << "rivulet_bench: --rate wants a factor above 0 (1.6 loads this machine as "
+                     "one 1.6 times slower would be)"
+                  << std::endl;
+        return 2;
+      }
     } else {
-      std::cerr << "usage: rivulet_bench [--quick] [--only outbox|sources|http] [--rows N]"
+      std::cerr << "usage: rivulet_bench [--quick] [--only outbox|sources|http|saga] [--rows N] "
+                   "[--rate F]"
                 << std::endl;
       return 2;
     }
@@ -75,10 +88,16 @@ int main(int argc, char** argv) {
   const int64_t raw_rows = quick ? 20'000 : 300'000;
   const int64_t batched_events = quick ? 20'000 : 300'000;
 
+  auto scaled = [rate](int steady) { return static_cast<int>(steady * rate + 0.5); };
   testing::TempDir dir;
+  if (only == "saga") {
+    std::cout << MeasureSagaThroughput(dir.path(), quick ? 300 : 5'000, scaled(300)).dump(2)
+              << std::endl;
+    return 0;
+  }
   if (only == "outbox") {
     std::cout << MeasureOutbox(dir.path(), quick ? 5'000 : 100'000, quick ? 100 : 1'000,
-                               quick ? 500 : 2'000)
+                               scaled(quick ? 500 : 2'000))
                      .dump(2)
               << std::endl;
     return 0;
@@ -86,7 +105,7 @@ int main(int argc, char** argv) {
   if (only == "sources") {
     const int64_t source_rows = rows > 0 ? rows : quick ? 20'000 : 1'000'000;
     std::cout << MeasureSources(dir.path(), static_cast<int>(source_rows),
-                                static_cast<int>(source_rows), quick ? 500 : 2'000)
+                                static_cast<int>(source_rows), scaled(quick ? 500 : 2'000))
                      .dump(2)
               << std::endl;
     return 0;
@@ -107,7 +126,8 @@ int main(int argc, char** argv) {
   report["machine"] = {{"cores", std::thread::hardware_concurrency()},
                        {"kernel", std::string(uts.release)},
                        {"data_dir", dir.path()},
-                       {"build", "Release"}};
+                       {"build", "Release"},
+                       {"rate_factor", rate}};
 
   Progress("limits: fsyncs per second");
   core::Json limits = MeasureFsyncs(dir.path(), seconds);
@@ -137,19 +157,20 @@ int main(int argc, char** argv) {
   report["projections"] = projection;
 
   Progress("sagas: 3-step sagas against the example services");
-  core::Json saga = MeasureSagaThroughput(dir.path(), quick ? 300 : 5'000);
+  core::Json saga = MeasureSagaThroughput(dir.path(), quick ? 300 : 5'000, scaled(300));
   Progress("sagas: instances parked on await steps");
   saga["parked"] = MeasureParkedSagas(quick ? 500 : 10'000);
   report["sagas"] = saga;
 
   Progress("outbox: relay throughput to jsonl, a webhook and JetStream; latency");
-  core::Json outbox =
-      MeasureOutbox(dir.path(), quick ? 5'000 : 100'000, quick ? 100 : 1'000, quick ? 500 : 2'000);
+  core::Json outbox = MeasureOutbox(dir.path(), quick ? 5'000 : 100'000, quick ? 100 : 1'000,
+                                    scaled(quick ? 500 : 2'000));
   report["outbox"] = outbox;
 
   Progress("sources: PostgreSQL logical replication (filling PostgreSQL first), HTTP ingest");
   const int source_rows = rows > 0 ? static_cast<int>(rows) : quick ? 20'000 : 1'000'000;
-  core::Json sources = MeasureSources(dir.path(), source_rows, source_rows, quick ? 500 : 2'000);
+  core::Json sources =
+      MeasureSources(dir.path(), source_rows, source_rows, scaled(quick ? 500 : 2'000));
   report["sources"] = sources;
 
   report["limits"] = limits;
@@ -199,9 +220,10 @@ int main(int argc, char** argv) {
                                             "sagas/s", 0, "", 1'000, true, ">= 1,000 sagas/s"),
                                      saga["services_limit"]["sagas_per_s_if_only_http"],
                                      "the services' own HTTP rate from 64 clients, over 3 calls"));
-  report["targets"].push_back(Target("saga engine overhead per step p99",
-                                     saga["step_overhead_ms"]["p99"], "ms", 0, "", 5.0, false,
-                                     "<= 5 ms"));
+  report["targets"].push_back(
+      Target("saga engine overhead per step p99 at " +
+                 std::to_string(saga["step_overhead_ms"]["at_sagas_per_s"].get<int>()) + " sagas/s",
+             saga["step_overhead_ms"]["p99"], "ms", 0, "", 5.0, false, "<= 5 ms"));
   report["targets"].push_back(
       Target("rivulet serve resident memory, " +
                  std::to_string(saga["parked"]["instances"].get<int>()) + " parked sagas",
@@ -218,9 +240,10 @@ int main(int argc, char** argv) {
       Beside(Target("outbox relay to JetStream", outbox["jetstream_per_s"], "messages/s", 0, "",
                     30'000, true, ">= 30,000 messages/s"),
              outbox["jetstream_raw_per_s"], "async JetStream publishes of the same payloads"));
-  report["targets"].push_back(Target("outbox commit-to-delivery p99 at 2,000 messages/s",
-                                     outbox["latency_ms"]["p99"], "ms", 0, "", 20.0, false,
-                                     "<= 20 ms"));
+  report["targets"].push_back(
+      Target("outbox commit-to-delivery p99 at " +
+                 std::to_string(outbox["latency_ms"]["rate_per_s"].get<int>()) + " messages/s",
+             outbox["latency_ms"]["p99"], "ms", 0, "", 20.0, false, "<= 20 ms"));
   report["targets"].push_back(
       Beside(Target("projection point lookup p99, HTTP, 8 clients",
                     projection["point_lookup"]["p99_ms"], "ms", 0, "", 2.0, false, "<= 2 ms"),

@@ -143,10 +143,10 @@ core::Json MeasureOutbox(const std::string& dir, int messages, int keys, int ste
     if (!outbox::InstallPublisher(*store, settings).ok()) throw std::runtime_error("publisher");
     outbox::Relay relay(*store, settings, {});
     if (!relay.Start().ok()) throw std::runtime_error("relay did not start");
-    // Four appenders, one event per append, as applications publish: one appender
+    // Eight appenders, one event per append, as applications publish: one appender
     // alone waits for an fsync per append and falls short of the rate.
     const int total = steady_rate * 3;
-    constexpr int kAppenders = 4;
+    constexpr int kAppenders = 8;
     auto steady = Clock::now();
     std::vector<std::thread> appenders;
     for (int w = 0; w < kAppenders; ++w) {

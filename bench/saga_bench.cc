@@ -67,7 +67,7 @@ double ServiceLimit(const testing::ExampleServices& services, int clients, doubl
 
 }  // namespace
 
-core::Json MeasureSagaThroughput(const std::string& dir, int sagas) {
+core::Json MeasureSagaThroughput(const std::string& dir, int sagas, int steady_rate) {
   testing::ExampleServices services;
   auto store = OpenStore(dir + "/sagas.db");
 
@@ -113,11 +113,10 @@ core::Json MeasureSagaThroughput(const std::string& dir, int sagas) {
                                              {"p99", Percentile(overheads, 99)}};
     overheads.clear();
   }
-  constexpr int kRate = 300;  // sagas/s
-  const int steady = kRate * 3;
+  const int steady = steady_rate * 3;
   auto steady_start = Clock::now();
   for (int sent = 0; sent < steady;) {
-    const int due = std::min(steady, static_cast<int>(SecondsSince(steady_start) * kRate));
+    const int due = std::min(steady, static_cast<int>(SecondsSince(steady_start) * steady_rate));
     if (due > sent) {
       Status written = store->Write([&](eventstore::Transaction& tx) -> Status {
         for (int i = sent; i < due; ++i) {
@@ -146,7 +145,7 @@ core::Json MeasureSagaThroughput(const std::string& dir, int sagas) {
   engine.Stop();
   {
     std::lock_guard<std::mutex> lock(mu);
-    out["step_overhead_ms"] = {{"at_sagas_per_s", kRate},
+    out["step_overhead_ms"] = {{"at_sagas_per_s", steady_rate},
                                {"samples", overheads.size()},
                                {"p50", Percentile(overheads, 50)},
                                {"p99", Percentile(overheads, 99)}};

@@ -11,7 +11,7 @@ namespace rivulet::bench {
 // the engine's overhead per step (answer received to next request sent) p50/p99, at
 // that saturation and at a steady 300 sagas/s.
 // Beside them, the services' own limit: plain POSTs from 64 keep-alive clients.
-core::Json MeasureSagaThroughput(const std::string& dir, int sagas);
+core::Json MeasureSagaThroughput(const std::string& dir, int sagas, int steady_rate);
 
 // Resident memory of `rivulet serve` with `instances` sagas parked on an await step,
 // and before they started.
