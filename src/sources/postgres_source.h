@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "core/log.h"
 #include "core/metrics.h"
 #include "sources/ingestor.h"
 #include "sources/pgoutput.h"
@@ -103,7 +104,13 @@ class PostgresSource {
   int64_t last_commit_time_ = 0;       // of the last transaction committed
   int64_t last_status_ms_ = 0;
   int64_t last_idle_store_ms_ = 0;
-  std::string sql_session_ended_;  // the FATAL message PostgreSQL ended it with
+  core::Logger log_;  // "source/<name>"
+  // What the SQL session's notice receiver writes to.
+  struct SqlNotices {
+    std::string session_ended;          // the FATAL message PostgreSQL ended it with
+    const core::Logger* log = nullptr;  // where the other notices go
+  };
+  SqlNotices sql_notices_;
 };
 
 }  // namespace rivulet::sources
