@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "tests/sagas/saga_engine_fixture.h"
+#include "tests/support/log_capture.h"
 
 using namespace rivulet;
 using namespace rivulet::testing;
@@ -443,4 +444,42 @@ TEST_CASE("an emit the store would refuse is an emit error, and the instance sti
   // e-2's stream holds e-2's own events only.
   CHECK(SagaRig::Types(rig.Describe("e-2"))[0] == "SagaStarted");
   CHECK(EventsOf(rig.store(), "$saga-order-e-2").size() == rig.Describe("e-2")["history"].size());
+}
+
+TEST_CASE(
+    "the log says a step's failure, its compensation and a failed instance once each, "
+    "retried attempts only at debug",
+    "[sagas][engine][log]") {
+  LogCapture log;  // outlives the engine's threads
+  SagaRig rig;
+  rig.StartEngine({kFulfillment});
+  // payment: 503, 503, then 201; reserve: 422, for good; the refund fails twice, which
+  // exhausts compensation_retry.
+  rig.StartByHand("o-7", {{"flaky_payment", 2}, {"fail_reserve", 422}, {"flaky_refund", 2}});
+  rig.WaitForStatus("o-7", {"failed"});
+  rig.StopEngine();
+
+  INFO(log.Text());
+  std::vector<Json> said;
+  int retried = 0;
+  for (const Json& r : log.Matching("saga/order", "")) {
+    if (r.value("id", "") != "o-7") continue;
+    if (r["level"] == "debug") {
+      if (r["msg"].get<std::string>().find("; retrying") != std::string::npos) ++retried;
+      continue;
+    }
+    said.push_back(r);
+  }
+  CHECK(retried == 3);  // two payment attempts, one refund attempt
+  REQUIRE(said.size() == 2);
+  CHECK(said[0]["level"] == "warn");
+  CHECK(said[0]["step"] == "reserve");
+  CHECK_THAT(said[0]["msg"].get<std::string>(),
+             Catch::StartsWith("step reserve failed: ") &&
+                 Catch::EndsWith("; compensating the steps before it"));
+  CHECK(said[1]["level"] == "error");
+  CHECK(said[1]["step"] == "payment");
+  CHECK_THAT(said[1]["msg"].get<std::string>(),
+             Catch::StartsWith("compensation of step payment failed for good: ") &&
+                 Catch::Contains("POST /v1/sagas/order/o-7/retry"));
 }
