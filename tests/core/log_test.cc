@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <limits>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -144,4 +146,39 @@ TEST_CASE("log: a sink replaced while a thread writes is never used after it is 
   writer.join();
   CHECK(swaps > 0);
   for (const Json& r : outer.Records()) CHECK(r.is_object());
+}
+
+TEST_CASE("log: no library module writes to stderr or stdout by itself", "[log]") {
+  // Everything but the CLI (whose messages for people and JSON lines are its output)
+  // and the logger's own sink speaks through the log.
+  namespace fs = std::filesystem;
+  const fs::path root = RIVULET_SOURCE_DIR;
+  const std::regex forbidden(
+      R"((\bstderr\b|\bstdout\b|\bstd::cerr\b|\bstd::clog\b|\bstd::cout\b|\bperror\s*\(|)"
+      R"(\bSTDERR_FILENO\b|\bSTDOUT_FILENO\b|\b(printf|fprintf|vprintf|vfprintf|dprintf|puts|)"
+      R"(fputs|putchar)\s*\())");
+  std::vector<std::string> found;
+  int scanned = 0;
+  for (const char* dir : {"src", "eventstore", "projections", "sagas", "outbox"}) {
+    for (const auto& entry : fs::recursive_directory_iterator(root / dir)) {
+      if (!entry.is_regular_file()) continue;
+      const fs::path path = entry.path();
+      const std::string relative = fs::relative(path, root).generic_string();
+      if (path.extension() != ".cc" && path.extension() != ".h") continue;
+      if (relative.rfind("src/cli/", 0) == 0 || relative == "src/core/log.cc") continue;
+      ++scanned;
+      std::istringstream lines(rivulet::testing::ReadFile(path.string()));
+      int number = 0;
+      for (std::string line; std::getline(lines, line);) {
+        ++number;
+        if (std::regex_search(line, forbidden))
+          found.push_back(relative + ":" + std::to_string(number) + ": " + line);
+      }
+    }
+  }
+  CHECK(scanned > 100);
+  std::string report;
+  for (const std::string& f : found) report += f + "\n";
+  INFO("write through core/log.h instead:\n" << report);
+  CHECK(found.empty());
 }
