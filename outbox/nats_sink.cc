@@ -102,6 +102,11 @@ class NatsSink final : public Sink {
                                         "): correct the credentials in the destination's url, "
                                         "then restart rivulet");
     }
+    if (s == NATS_SECURE_CONNECTION_WANTED || s == NATS_SECURE_CONNECTION_REQUIRED) {
+      return Status::FailedPrecondition(where + "NATS at " + destination_.url + ": " + Text(s) +
+                                        ": make the url's scheme (nats:// or tls://) match the "
+                                        "server's TLS setting, then restart rivulet");
+    }
     if (s != NATS_OK)
       return Status::Unavailable(where + "cannot connect to " + destination_.url + ": " + Text(s));
     jsOptions options;

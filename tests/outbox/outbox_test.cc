@@ -322,6 +322,32 @@ TEST_CASE(
   CHECK(nats.Count("OTHER") == 0);
 }
 
+TEST_CASE("nats: refused credentials fail the destination, said once, never retried",
+          "[outbox][nats][log]") {
+  NatsServer nats(FreeLoopbackPort(), "rivulet", "right");
+  TempDir dir;
+  auto store = OpenTestStore("sqlite", dir);
+  LogCapture log;
+  outbox::Destination d = Bus("nats://rivulet:wrong@127.0.0.1:" + std::to_string(nats.port()));
+  auto settings = Settings({d});
+  REQUIRE(outbox::InstallPublisher(*store, settings).ok());
+  outbox::Relay relay(*store, settings, {});
+  REQUIRE(relay.Start().ok());
+  REQUIRE(store->Append(Event("order-1", "OrderShipped", 1)).ok());
+  auto components = relay.Components();
+  REQUIRE(components.size() == 1);
+  CHECK(components[0].health == core::ComponentHealth::kFailed);
+  CHECK_THAT(components[0].detail,
+             Catch::Contains("refused the login") && Catch::Contains("correct the credentials"));
+  std::this_thread::sleep_for(milliseconds(2500));
+  INFO(log.Text());
+  const auto said = log.Matching("destination/bus", "");
+  REQUIRE(said.size() == 1);
+  CHECK(said[0]["level"] == "error");
+  CHECK(All(*store, "pending").size() == 1);
+  CHECK(nats.Count("RIVULET") == -1);  // never created: the destination never got in
+}
+
 TEST_CASE("jsonl: a destination whose directory is missing fails, said once, until a restart",
           "[outbox][log]") {
   TempDir dir;
