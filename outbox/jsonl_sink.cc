@@ -24,8 +24,17 @@ class JsonlSink final : public Sink {
     if (fd_ >= 0) ::close(fd_);
     fd_ = ::open(destination_.path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd_ < 0) {
-      return Status::Unavailable("outbox destination " + destination_.name + ": cannot open " +
-                                 destination_.path + ": " + std::strerror(errno));
+      const int error = errno;
+      const std::string why = "outbox destination " + destination_.name + ": cannot open " +
+                              destination_.path + ": " + std::strerror(error);
+      // A directory that is not there or not writable waits for a person.
+      if (error == ENOENT || error == ENOTDIR || error == EACCES || error == EPERM ||
+          error == EROFS || error == EISDIR || error == ELOOP) {
+        return Status::FailedPrecondition(why +
+                                          "; create its directory and let the user rivulet runs "
+                                          "as write there, then restart rivulet");
+      }
+      return Status::Unavailable(why);
     }
     // The ids already in the file's tail: written before a crash, maybe not marked.
     const off_t size = ::lseek(fd_, 0, SEEK_END);

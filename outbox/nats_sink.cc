@@ -19,6 +19,30 @@ std::string Text(natsStatus s, jsErrCode code = static_cast<jsErrCode>(0)) {
   return text;
 }
 
+// A JetStream API call that failed: FailedPrecondition for what a person must fix
+// (JetStream not enabled, subjects that overlap another stream's, permissions), else
+// Unavailable.
+Status JetStreamError(const std::string& what, natsStatus s, jsErrCode code) {
+  const std::string message = what + ": " + Text(s, code);
+  if (code == JSNotEnabledErr || code == JSNotEnabledForAccountErr) {
+    return Status::FailedPrecondition(message +
+                                      "; enable JetStream on the NATS server (nats-server -js), "
+                                      "then restart rivulet");
+  }
+  if (code == JSStreamSubjectOverlapErr) {
+    return Status::FailedPrecondition(message +
+                                      "; another stream takes these subjects: name that stream "
+                                      "in the destination, or change its subjects, then "
+                                      "restart rivulet");
+  }
+  if (s == NATS_NOT_PERMITTED) {
+    return Status::FailedPrecondition(message +
+                                      "; allow the destination's user the JetStream API, then "
+                                      "restart rivulet");
+  }
+  return Status::Unavailable(message);
+}
+
 // The literal part of the subject template before its first ${...}: "rivulet.${type}"
 // -> "rivulet.", so the stream is created for "rivulet.>".
 std::string SubjectWildcard(const std::string& subject_template) {
@@ -72,6 +96,17 @@ class NatsSink final : public Sink {
     const std::string where = "outbox destination " + destination_.name + ": ";
     Close();  // a failed earlier attempt may have left a connection
     natsStatus s = natsConnection_ConnectTo(&nc_, destination_.url.c_str());
+    if (s == NATS_CONNECTION_AUTH_FAILED || s == NATS_NOT_PERMITTED) {
+      return Status::FailedPrecondition(where + "NATS at " + destination_.url +
+                                        " refused the login (" + Text(s) +
+                                        "): correct the credentials in the destination's url, "
+                                        "then restart rivulet");
+    }
+    if (s == NATS_SECURE_CONNECTION_WANTED || s == NATS_SECURE_CONNECTION_REQUIRED) {
+      return Status::FailedPrecondition(where + "NATS at " + destination_.url + ": " + Text(s) +
+                                        ": make the url's scheme (nats:// or tls://) match the "
+                                        "server's TLS setting, then restart rivulet");
+    }
     if (s != NATS_OK)
       return Status::Unavailable(where + "cannot connect to " + destination_.url + ": " + Text(s));
     jsOptions options;
@@ -97,15 +132,13 @@ class NatsSink final : public Sink {
       config.Duplicates = 10LL * 60 * 1000 * 1000 * 1000;  // 10 minutes, in ns
       s = js_AddStream(&info, js_, &config, nullptr, &code);
       if (s != NATS_OK) {
-        return Status::Unavailable(where + "cannot create stream " + destination_.stream + ": " +
-                                   Text(s, code));
+        return JetStreamError(
+            where + "cannot create stream " + destination_.stream + " for " + wildcard, s, code);
       }
       jsStreamInfo_Destroy(info);
       return Status::Ok();
     }
-    if (s != NATS_OK) {
-      return Status::Unavailable(where + "stream " + destination_.stream + ": " + Text(s, code));
-    }
+    if (s != NATS_OK) return JetStreamError(where + "stream " + destination_.stream, s, code);
     bool covered = false;
     for (int i = 0; i < info->Config->SubjectsLen; ++i) {
       const std::string subject = info->Config->Subjects[i];
@@ -115,8 +148,10 @@ class NatsSink final : public Sink {
     }
     jsStreamInfo_Destroy(info);
     if (!covered) {
-      return Status::FailedPrecondition(where + "stream " + destination_.stream +
-                                        " does not cover the subjects " + wildcard);
+      return Status::FailedPrecondition(
+          where + "stream " + destination_.stream + " does not cover the subjects " + wildcard +
+          ", so no stream would take its messages: add them to the stream's subjects, or name "
+          "another stream in the destination, then restart rivulet");
     }
     return Status::Ok();
   }

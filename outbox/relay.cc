@@ -1,16 +1,26 @@
 #include "outbox/relay.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <future>
 #include <map>
 #include <unordered_set>
 
+#include "core/log.h"
 #include "core/random.h"
 #include "core/status_macros.h"
+#include "core/trouble_log.h"
 #include "outbox/outbox_store.h"
 
 namespace rivulet::outbox {
+
+namespace {
+
+// A person must act before another try makes sense: the destination stops trying.
+bool NeedsAPerson(const Status& status) {
+  return status.code() == StatusCode::kFailedPrecondition || status.code() == StatusCode::kDataLoss;
+}
+
+}  // namespace
 
 Relay::Relay(eventstore::EventStore& store, OutboxSettings settings, Options options)
     : store_(store), settings_(std::move(settings)), options_(options) {
@@ -27,16 +37,19 @@ Status Relay::Start() {
     if (d.type == Destination::Type::kJsonl) sink = MakeJsonlSink(d);
     if (d.type == Destination::Type::kHttp) sink = MakeHttpSink(d, options_.http_connections);
     if (d.type == Destination::Type::kNats) sink = MakeNatsSink(d);
-    // A destination that is down at start is opened again by its thread; one that is
-    // misconfigured (a stream not covering the subjects) stops the start.
+    // A destination that is down at start is opened again by its thread; one that needs
+    // a person (a stream not covering the subjects, a directory that is not there) is
+    // failed, and its thread waits for the restart that follows the fix.
     Status opened = sink->Open();
-    if (!opened.ok() && opened.code() != StatusCode::kUnavailable) return opened;
-    open_.push_back(opened.ok());
+    if (!opened.ok() && opened.code() != StatusCode::kUnavailable && !NeedsAPerson(opened))
+      return opened;
+    opened_.push_back(opened);
     health_.push_back(std::make_unique<Health>());
     if (!opened.ok()) {
-      health_.back()->Set(core::ComponentHealth::kDegraded,
-                          opened.message() + "; trying again every second");
-      std::fprintf(stderr, "rivulet: %s; retrying every second\n", opened.message().c_str());
+      health_.back()->Set(
+          NeedsAPerson(opened) ? core::ComponentHealth::kFailed : core::ComponentHealth::kDegraded,
+          NeedsAPerson(opened) ? opened.message()
+                               : opened.message() + "; trying again every second");
     }
     sinks_.push_back(std::move(sink));
   }
@@ -66,7 +79,7 @@ Status Relay::Start() {
   }
   for (size_t i = 0; i < settings_.destinations.size(); ++i) {
     threads_.emplace_back(
-        [this, i] { Run(settings_.destinations[i], *sinks_[i], open_[i], *health_[i]); });
+        [this, i] { Run(settings_.destinations[i], *sinks_[i], opened_[i], *health_[i]); });
   }
   threads_.emplace_back([this] { Prune(); });
   return Status::Ok();
@@ -184,16 +197,33 @@ Status Relay::Mark(const Batch& batch, const std::vector<Delivery>& outcomes, in
   return marked;
 }
 
-void Relay::Run(const Destination& destination, Sink& sink, bool open, Health& health) {
-  while (!open && !stopping_.load()) {
+void Relay::Park(const core::Logger& log, const Status& why, Health& health) {
+  std::string detail = why.message();
+  if (detail.find("restart") == std::string::npos) detail += "; restart rivulet once it is fixed";
+  health.Set(core::ComponentHealth::kFailed, detail);
+  log.Error(detail + " (the destination stops trying until rivulet restarts; its messages wait)",
+            {{"code", StatusCodeName(why.code())}});
+  while (!stopping_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+}
+
+void Relay::Run(const Destination& destination, Sink& sink, Status opened, Health& health) {
+  // Each trouble once when it begins (or, for opening, changes), once when it is over.
+  core::TroubleLog connecting("destination/" + destination.name);
+  core::TroubleLog outage("destination/" + destination.name);
+  core::TroubleLog reading("destination/" + destination.name);
+  core::TroubleLog marking_trouble("destination/" + destination.name);
+  const core::Logger& log = connecting.log();
+  if (NeedsAPerson(opened)) return Park(log, opened, health);
+  while (!opened.ok() && !stopping_.load()) {
+    connecting.Report(opened.message() + "; trying again every second",
+                      {{"code", StatusCodeName(opened.code())}});
     std::this_thread::sleep_for(std::chrono::seconds(1));
-    Status opened = sink.Open();
-    open = opened.ok();
-    if (!open && opened.code() != StatusCode::kUnavailable) {
-      std::fprintf(stderr, "rivulet: %s\n", opened.message().c_str());
-    }
-    if (open) {
+    if (stopping_.load()) return;
+    opened = sink.Open();
+    if (NeedsAPerson(opened)) return Park(log, opened, health);
+    if (opened.ok()) {
       health.Set(core::ComponentHealth::kOk, "");
+      connecting.Resolved("opened");
     } else {
       health.Set(core::ComponentHealth::kDegraded,
                  opened.message() + "; trying again every second");
@@ -209,8 +239,10 @@ void Relay::Run(const Destination& destination, Sink& sink, bool open, Health& h
     if (!marking.valid()) return true;
     Status marked = marking.get();
     if (!marked.ok()) {
-      std::fprintf(stderr, "rivulet: outbox %s: marking deliveries: %s\n", destination.name.c_str(),
-                   marked.ToString().c_str());
+      marking_trouble.Report("marking deliveries: " + marked.message(),
+                             {{"code", StatusCodeName(marked.code())}});
+    } else {
+      marking_trouble.Resolved("marking deliveries again");
     }
     return marked.ok();
   };
@@ -219,13 +251,14 @@ void Relay::Run(const Destination& destination, Sink& sink, bool open, Health& h
     const int64_t now = options_.clock->NowMillis();
     Result<Batch> batch = NextBatch(destination, sink.ordered_batches(), after_seq, now);
     if (!batch.ok()) {
-      std::fprintf(stderr, "rivulet: outbox %s: %s\n", destination.name.c_str(),
-                   batch.status().ToString().c_str());
+      reading.Report("reading the outbox: " + batch.status().message(),
+                     {{"code", StatusCodeName(batch.status().code())}});
       finish_marking();
       after_seq = 0;
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
       continue;
     }
+    reading.Resolved("reading the outbox again");
     if (batch->messages.empty()) {
       const bool marked = finish_marking();
       if (after_seq != 0 || !marked) {
@@ -243,18 +276,21 @@ void Relay::Run(const Destination& destination, Sink& sink, bool open, Health& h
     std::vector<Delivery> outcomes = sink.Deliver(batch->messages);
     const auto failed = std::find_if(outcomes.begin(), outcomes.end(),
                                      [](const Delivery& d) { return d.attempted && !d.delivered; });
+    const auto attempted = std::count_if(outcomes.begin(), outcomes.end(),
+                                         [](const Delivery& d) { return d.attempted; });
     if (std::any_of(outcomes.begin(), outcomes.end(),
                     [](const Delivery& d) { return d.delivered; })) {
       health.Set(core::ComponentHealth::kOk, "");
+      outage.Resolved("delivering again");
     } else if (failed != outcomes.end()) {
       health.Set(core::ComponentHealth::kDegraded, "deliveries fail: " + failed->error);
+      // One outage, whatever each attempt says; its end says how long and how many.
+      outage.Repeat("deliveries fail: " + failed->error + "; retrying per the retry policy",
+                    {{"attempts", static_cast<int64_t>(attempted)}});
     }
 
     const int64_t done = options_.clock->NowMillis();
-    if (attempts_ != nullptr) {
-      attempts_->Inc(std::count_if(outcomes.begin(), outcomes.end(),
-                                   [](const Delivery& d) { return d.attempted; }));
-    }
+    if (attempts_ != nullptr) attempts_->Inc(attempted);
     const bool whole =
         !batch->blocked && std::all_of(outcomes.begin(), outcomes.end(),
                                        [](const Delivery& d) { return d.delivered; });
@@ -276,9 +312,11 @@ void Relay::Run(const Destination& destination, Sink& sink, bool open, Health& h
     after_seq = 0;
     Status marked_now = Mark(*batch, outcomes, done);
     if (!marked_now.ok()) {
-      std::fprintf(stderr, "rivulet: outbox %s: marking deliveries: %s\n", destination.name.c_str(),
-                   marked_now.ToString().c_str());
+      marking_trouble.Report("marking deliveries: " + marked_now.message(),
+                             {{"code", StatusCodeName(marked_now.code())}});
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    } else {
+      marking_trouble.Resolved("marking deliveries again");
     }
   }
   finish_marking();

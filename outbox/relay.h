@@ -9,6 +9,7 @@
 
 #include "core/clock.h"
 #include "core/component_state.h"
+#include "core/log.h"
 #include "core/metrics.h"
 #include "eventstore/event_store.h"
 #include "outbox/outbox_config.h"
@@ -24,7 +25,13 @@ namespace rivulet::outbox {
 // after max_attempts (later messages of that key then proceed). A crash between
 // delivery and marking delivers again, with the same message id. Delivered messages are
 // pruned after `retention`, 500 at a time. A destination that cannot be reached at start
-// (Unavailable) is opened again every second by its thread; its messages wait.
+// (Unavailable) is opened again every second by its thread; its messages wait. One whose
+// error needs a person (FailedPrecondition: a NATS stream that does not cover the
+// subjects, a refused login, a jsonl directory that is missing or not writable) is
+// failed, says so once in the log, and is not tried again until rivulet restarts.
+// The log ("destination/<name>") says an outage (every attempt of a batch failing) once
+// when it begins and once when deliveries succeed again, with how long it lasted and how
+// many batches failed, not once per retry.
 class Relay {
  public:
   struct Options {
@@ -41,7 +48,8 @@ class Relay {
   void Stop();
 
   // Each destination's state for readiness: ok; degraded while it cannot be reached,
-  // while every delivery of its last batch failed, or while it holds dead messages.
+  // while every delivery of its last batch failed, or while it holds dead messages;
+  // failed when a person must act (see above), with what to do.
   std::vector<core::ComponentState> Components();
 
  private:
@@ -66,14 +74,17 @@ class Relay {
                           int64_t now);
   // One unit of work: delivered, retried after the policy's delay, or dead.
   Status Mark(const Batch& batch, const std::vector<Delivery>& outcomes, int64_t done);
-  void Run(const Destination& destination, Sink& sink, bool open, Health& health);
+  // `opened`: how the sink's Open went in Start.
+  void Run(const Destination& destination, Sink& sink, Status opened, Health& health);
+  // Shows `why` as failed, says it once, and waits for the stop.
+  void Park(const core::Logger& log, const Status& why, Health& health);
   void Prune();
 
   eventstore::EventStore& store_;
   OutboxSettings settings_;
   Options options_;
   std::vector<std::unique_ptr<Sink>> sinks_;
-  std::vector<bool> open_;                       // whether each sink opened at start
+  std::vector<Status> opened_;                   // how each sink's Open went at start
   std::vector<std::unique_ptr<Health>> health_;  // per destination
   std::vector<std::thread> threads_;
   std::atomic<bool> stopping_{false};

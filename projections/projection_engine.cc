@@ -56,6 +56,7 @@ ProjectionEngine::ProjectionEngine(eventstore::EventStore& store,
   for (const ProjectionDefinition& def : definitions_) {
     auto slot = std::make_unique<Slot>();
     slot->definition = def;
+    slot->trouble = std::make_unique<core::TroubleLog>("projection/" + def.name);
     if (options_.metrics != nullptr) {
       core::MetricsRegistry& m = *options_.metrics;
       slot->applied =
@@ -234,6 +235,7 @@ Result<bool> ProjectionEngine::Reconcile(Slot& slot) {
   ASSIGN_OR_RETURN(std::vector<Generation> rows, ProjectionTables::Load(store_, def.name));
   const Generation* live = FindRole(rows, "live");
   const Generation* candidate = FindRole(rows, "candidate");
+  SayFailures(slot, live, candidate);
   const int64_t now = options_.clock->NowMillis();
   auto lease_free = [&](const Generation& g) {
     return g.owner.empty() || g.owner == options_.owner || g.lease_until < now;
@@ -286,9 +288,40 @@ Result<bool> ProjectionEngine::Reconcile(Slot& slot) {
   return false;
 }
 
+void ProjectionEngine::SayFailures(Slot& slot, const Generation* live,
+                                   const Generation* candidate) {
+  const core::Logger& log = slot.trouble->log();
+  for (const Generation* g : {live, candidate}) {
+    const bool is_live = g == live;
+    std::string& said = is_live ? slot.said_live : slot.said_candidate;
+    std::string now;
+    if (g != nullptr && g->failed()) {
+      now = "generation " + std::to_string(g->generation) + " stopped at position " +
+            std::to_string(*g->failed_position) + ": " + g->last_error;
+    }
+    if (now == said) continue;
+    if (!now.empty()) {
+      log.Error(std::string(is_live ? "" : "the rebuild's ") + now +
+                    "; fix the definition (the projection is rebuilt) or the event's document, "
+                    "or set on_error: dead_letter",
+                {{"generation", g->generation}, {"position", *g->failed_position}});
+    } else {
+      log.Info(std::string(is_live ? "the live copy" : "the rebuild") + " is no longer stopped");
+    }
+    said = std::move(now);
+  }
+}
+
 void ProjectionEngine::Supervise(Slot& slot) {
   while (!stopping_.load()) {
     auto changed = Reconcile(slot);  // a store that is down now may be up on the next pass
+    if (!changed.ok()) {
+      slot.trouble->Report("cannot read or update its copies: " + changed.status().message() +
+                               "; trying again every second",
+                           {{"code", StatusCodeName(changed.status().code())}});
+    } else {
+      slot.trouble->Resolved("reads and updates its copies again");
+    }
     if (changed.ok() && *changed) continue;
     std::unique_lock<std::mutex> lock(slot.mu);
     slot.wake.wait_for(lock, std::chrono::seconds(1), [&] {

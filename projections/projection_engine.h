@@ -15,6 +15,7 @@
 #include "core/clock.h"
 #include "core/component_state.h"
 #include "core/metrics.h"
+#include "core/trouble_log.h"
 #include "eventstore/event_store.h"
 #include "projections/projection_builder.h"
 #include "projections/projection_definition.h"
@@ -48,7 +49,9 @@ struct ProjectionStatus {
 // stored copies in line with the configured definition (the first copy, an automatic
 // rebuild when the definition's hash changed, builders for copies whose lease is free)
 // and a builder thread per copy it builds. Several processes may run engines on one
-// store; leases and guarded checkpoints keep each copy built by one at a time.
+// store; leases and guarded checkpoints keep each copy built by one at a time. The log
+// ("projection/<name>") says once when a copy stops at an event and once when it goes
+// on, and once when the store cannot be read and once when it can again.
 //
 // Thread-safe. Stop (or destruction) stops and joins every thread.
 class ProjectionEngine {
@@ -129,12 +132,19 @@ class ProjectionEngine {
     core::Gauge* position_gauge = nullptr;
     core::Gauge* lag_gauge = nullptr;
     core::Gauge* state_gauges[3] = {};  // running, rebuilding, failed
+    // The supervisor's own: what the log last said about each copy's failure ("" while
+    // it is not failed), and the store's trouble when a pass cannot read the copies.
+    std::string said_live;
+    std::string said_candidate;
+    std::unique_ptr<core::TroubleLog> trouble;
   };
 
   Slot* SlotFor(const std::string& name);
   void Supervise(Slot& slot);
   // One pass; true if it changed the stored copies (so another pass should follow now).
   Result<bool> Reconcile(Slot& slot);
+  // Logs a copy that stopped at an event, once, and once when it goes on again.
+  void SayFailures(Slot& slot, const Generation* live, const Generation* candidate);
   std::unique_ptr<Run> StartRun(Slot& slot, Generation generation);
   bool ReadyToSwap(Slot& slot, int64_t candidate_position);
   Status CreateGeneration(const ProjectionDefinition& def, const std::string& role,

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/duration.h"
+#include "core/log.h"
 #include "core/random.h"
 #include "core/status_macros.h"
 #include "core/uuid.h"
@@ -62,8 +63,9 @@ Status AlreadyStarted(const std::string& saga, const std::string& id) {
 
 // A saga event the machine refused although the engine derived it: a bug, never silent.
 void LogRefused(const SagaInstance& inst, const Status& status) {
-  std::fprintf(stderr, "rivulet: saga %s/%s: %s\n", inst.name.c_str(), inst.id.c_str(),
-               status.ToString().c_str());
+  core::Log(core::LogLevel::kError, "saga/" + inst.name,
+            "the saga machine refused an event the engine derived: " + status.message(),
+            {{"id", inst.id}, {"code", StatusCodeName(status.code())}});
 }
 
 // Reads the instance, applies `type` to it and appends, retrying on a concurrent write.
@@ -675,10 +677,10 @@ std::optional<std::pair<std::string, std::string>> SagaEngine::SagaOfStream(
 }
 
 void SagaEngine::RefuseTrigger(const std::string& saga, int64_t position, const std::string& why) {
-  std::fprintf(stderr,
-               "rivulet: saga %s: refused the trigger at position %lld: %s; it starts no "
-               "instance and is not retried\n",
-               saga.c_str(), static_cast<long long>(position), why.c_str());
+  core::Log(core::LogLevel::kWarn, "saga/" + saga,
+            "refused the trigger at position " + std::to_string(position) + ": " + why +
+                "; it starts no instance and is not retried",
+            {{"position", position}});
   if (auto it = triggers_refused_.find(saga); it != triggers_refused_.end()) it->second->Inc();
 }
 
@@ -775,8 +777,9 @@ void SagaEngine::RegisterWait(const std::string& key, Followups& followups) {
   }
   auto filter = core::Filter::Parse(inst.await_match);
   if (!filter.ok()) {
-    std::fprintf(stderr, "rivulet: saga %s/%s: await filter: %s\n", inst.name.c_str(),
-                 inst.id.c_str(), filter.status().ToString().c_str());
+    core::Log(core::LogLevel::kError, "saga/" + inst.name,
+              "await filter of step " + step.name + ": " + filter.status().message(),
+              {{"id", inst.id}});
     return;
   }
   Waiter waiter{key, index, std::move(filter).value(),
@@ -900,8 +903,14 @@ void SagaEngine::Commit(int64_t now, Followups& followups) {
           continue;
         }
         all = false;
-        std::fprintf(stderr, "rivulet: saga instance %s: %s; reloading it\n", key.c_str(),
-                     one.ToString().c_str());
+        {
+          // A conflict (another writer got there first) is routine; anything else is not.
+          const SagaInstance& inst = instances_.at(key);
+          core::Log(
+              one.code() == StatusCode::kAborted ? core::LogLevel::kDebug : core::LogLevel::kWarn,
+              "saga/" + inst.name, "storing the instance: " + one.message() + "; reloading it",
+              {{"id", inst.id}, {"code", StatusCodeName(one.code())}});
+        }
         if (new_instances_.count(key)) {
           instances_.erase(key);
           new_instances_.erase(key);

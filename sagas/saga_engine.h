@@ -49,7 +49,7 @@ struct SagaEngineOptions {
 // Triggers are consumed from the log after a checkpoint that commits with the
 // instances they start; a saga_instances row per (name, id) makes a second trigger a
 // no-op. A trigger that can start no instance (its id is missing, or cannot name a
-// stream: see ValidateInstanceId) is refused once: one line on stderr, a count in
+// stream: see ValidateInstanceId) is refused once: one warning in the log, a count in
 // rivulet_saga_triggers_refused_total{saga}, and the checkpoint moves past it. Events written to a
 // saga stream by anyone else (the CLI, an HTTP request, another process) make the loop reload that
 // instance from its stream.

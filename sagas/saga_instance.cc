@@ -2,6 +2,7 @@
 
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include "core/status_macros.h"
 #include "core/time_format.h"
@@ -44,10 +45,92 @@ DefinitionCache& Definitions() {
   return *cache;
 }
 
+std::string StringField(const Json& data, const char* key) {
+  auto it = data.find(key);
+  return it != data.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+int IntField(const Json& data, const char* key) {
+  auto it = data.find(key);
+  return it != data.end() && it->is_number_integer() ? it->get<int>() : 0;
+}
+
+// The log note for `type` moving an instance from `before` to `after`, if any.
+std::optional<SagaInstance::LogNote> NoteFor(const std::string& type, const Json& data,
+                                             Phase before, Phase after, const std::string& name,
+                                             const std::string& id) {
+  if (!data.is_object()) return std::nullopt;
+  const std::string step = StringField(data, "step");
+  const int attempt = IntField(data, "attempt");
+  const std::string error = StringField(data, "error");
+  using Level = core::LogLevel;
+  if (type == "StepFailed" || type == "CompensationFailed") {
+    const bool compensation = type == "CompensationFailed";
+    const std::string what = (compensation ? "compensation of step " : "step ") + step;
+    if (after == Phase::kWaitingToRetry || after == Phase::kWaitingToRetryCompensation) {
+      return SagaInstance::LogNote{
+          Level::kDebug,
+          what + " attempt " + std::to_string(attempt) + " failed: " + error + "; retrying", step,
+          attempt};
+    }
+    if (after == Phase::kFailed) {
+      return SagaInstance::LogNote{
+          Level::kError,
+          what + " failed for good: " + error +
+              "; the instance is failed and waits for a person: fix the participant, then "
+              "POST /v1/sagas/" +
+              name + "/" + id + "/retry (or rivulet sagas retry " + name + " " + id + ")",
+          step, attempt};
+    }
+    if (after == Phase::kCompensating || after == Phase::kCompensated) {
+      return SagaInstance::LogNote{
+          Level::kWarn,
+          what + " failed: " + error +
+              (after == Phase::kCompensating ? "; compensating the steps before it"
+                                             : "; no step before it to compensate"),
+          step, attempt};
+    }
+    return std::nullopt;
+  }
+  if (type == "SagaTimedOut" && before != after) {
+    return SagaInstance::LogNote{
+        Level::kWarn,
+        error + (after == Phase::kCompensating ? "; compensating the steps done"
+                                               : "; no step to compensate"),
+        "", 0};
+  }
+  if (type == "AbortRequested" && before != after) {
+    return SagaInstance::LogNote{Level::kInfo,
+                                 after == Phase::kCompensating
+                                     ? "abort requested; compensating the steps done"
+                                     : "abort requested",
+                                 "", 0};
+  }
+  if (type == "RetryRequested") {
+    return SagaInstance::LogNote{Level::kInfo, "retry requested; compensating again", "", 0};
+  }
+  const std::string emit_error = StringField(data, "emit_error");
+  if (type == "SagaCompleted" || type == "SagaCompensated" || type == "SagaAborted") {
+    const std::string done = type == "SagaCompleted"     ? "completed"
+                             : type == "SagaCompensated" ? "compensated"
+                                                         : "aborted";
+    if (!emit_error.empty()) {
+      return SagaInstance::LogNote{Level::kWarn,
+                                   done + ", but its event was not emitted: " + emit_error, "", 0};
+    }
+    return SagaInstance::LogNote{type == "SagaCompleted" ? Level::kDebug : Level::kInfo, done, "",
+                                 0};
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 Status SagaInstance::Record(const std::string& type, Json data) {
+  const Phase before = machine->phase();
   RETURN_IF_ERROR(machine->Apply(type, data));
+  if (auto note = NoteFor(type, data, before, machine->phase(), name, id))
+    log_notes.push_back(std::move(*note));
   if (type == "StepSucceeded") {
     if (auto it = data.find("event"); it != data.end() && it->contains("position")) {
       last_consumed = (*it)["position"].get<int64_t>();
@@ -107,6 +190,17 @@ void SagaInstance::Stored(int64_t last_version) {
   version = last_version;
   pending.clear();
   emits.clear();
+  for (const LogNote& note : log_notes) {
+    if (!core::LogEnabled(note.level)) continue;
+    const std::string component = "saga/" + name;
+    if (note.step.empty()) {
+      core::Log(note.level, component, note.message, {{"id", id}});
+    } else {
+      core::Log(note.level, component, note.message,
+                {{"id", id}, {"step", note.step}, {"attempt", note.attempt}});
+    }
+  }
+  log_notes.clear();
 }
 
 namespace {

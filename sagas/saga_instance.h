@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/json.h"
+#include "core/log.h"
 #include "core/result.h"
 #include "eventstore/event_store.h"
 #include "sagas/saga_machine.h"
@@ -35,6 +36,18 @@ struct SagaInstance {
   // The current await step's filter, as evaluated when the wait began.
   core::Json await_match;
 
+  // What the log says once `pending` is stored: one record per change of the
+  // instance's state (a step that failed for good, compensation, failed, compensated,
+  // aborted); a retried attempt is a debug record. Said by Stored, so nothing is said
+  // about events that were never stored.
+  struct LogNote {
+    core::LogLevel level;
+    std::string message;
+    std::string step;
+    int attempt = 0;
+  };
+  std::vector<LogNote> log_notes;
+
   std::string stream() const { return SagaTables::StreamOf(name, id); }
   // Applies an event to the machine and queues it for the next append. A refused event
   // (see SagaMachine::Apply) changes nothing.
@@ -46,7 +59,7 @@ struct SagaInstance {
   // The request to append `pending` (expected: the stored version), allowed on the
   // reserved $saga- stream.
   eventstore::AppendRequest PendingAppend() const;
-  // After the pending events are stored.
+  // After the pending events are stored: logs their notes.
   void Stored(int64_t last_version);
 };
 

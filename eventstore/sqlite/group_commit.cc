@@ -156,8 +156,9 @@ void GroupCommitter::AbortGroup(std::vector<Pending*>& group, std::vector<Status
       options_.latch->Set(error);
     } else if (error.reason() == "read_only") {
       options_.latch->Set(
-          Status::Unavailable("the store refuses writes: " + error.message() +
-                              "; restart rivulet once the database file can be written"));
+          Status::FailedPrecondition("the store refuses writes: " + error.message() +
+                                     "; restart rivulet once the database file can be written")
+              .WithReason("read_only"));
     } else {
       options_.latch->Set(Status::FailedPrecondition(
           "the store refuses writes after a failed commit (" + error.message() +
@@ -165,7 +166,7 @@ void GroupCommitter::AbortGroup(std::vector<Pending*>& group, std::vector<Status
     }
     // What the group's callers hear: the latched reason, or that this write failed.
     reported = options_.latch->Get();
-    if (reported.code() == StatusCode::kFailedPrecondition) {
+    if (reported.code() == StatusCode::kFailedPrecondition && reported.reason() != "read_only") {
       reported =
           Status::Unavailable("write failed and the store is now read-only: " + error.message());
     }

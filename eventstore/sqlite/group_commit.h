@@ -27,9 +27,9 @@ namespace rivulet::eventstore::sqlite {
 // After a commit fails, or a statement fails in a way that may have cost the
 // transaction (I/O error, disk full, corruption, a file that cannot be written), the
 // latch closes and every later Submit fails with its reason until the store is
-// reopened: FailedPrecondition (what reached the disk is unknown), Unavailable (the
-// file is read-only) or DataLoss (the file is corrupt; any connection may close the
-// latch for that).
+// reopened: FailedPrecondition (what reached the disk is unknown; or, with reason
+// "read_only", the file cannot be written) or DataLoss (the file is corrupt; any connection may
+// close the latch for that).
 //
 // The sole appender in flight spins for its completion instead of sleeping,
 // and the writer spins briefly for that appender's next unit: on a virtual machine a

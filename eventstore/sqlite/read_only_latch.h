@@ -3,6 +3,7 @@
 #include <atomic>
 #include <mutex>
 
+#include "core/log.h"
 #include "core/metrics.h"
 #include "core/status.h"
 
@@ -12,8 +13,9 @@ namespace rivulet::eventstore::sqlite {
 // commit whose outcome is unknown (FailedPrecondition), a database that cannot be
 // written (Unavailable), or corruption seen by any connection (DataLoss). The first
 // reason stays until the store is reopened, except that DataLoss replaces any other:
-// corruption is the fact a person must act on. Thread-safe; `Get` is one atomic load
-// while nothing is latched.
+// corruption is the fact a person must act on. Each reason that takes hold is logged
+// once, at error (component "store"). Thread-safe; `Get` is one atomic load while
+// nothing is latched.
 class ReadOnlyLatch {
  public:
   // `gauge`, if set, goes to 1 when the latch closes.
@@ -29,6 +31,9 @@ class ReadOnlyLatch {
     reason_ = reason;
     set_.store(true, std::memory_order_release);
     if (gauge_ != nullptr) gauge_->Set(1);
+    // Once per reason: the latch closes once, and corruption replaces a reason once.
+    core::Log(core::LogLevel::kError, "store", reason.message(),
+              {{"code", StatusCodeName(reason.code())}});
   }
 
   // Ok, or why writes are refused.

@@ -1,5 +1,8 @@
 #include "eventstore/sqlite/sqlite_connection.h"
 
+#include <cerrno>
+#include <cstring>
+
 #include "core/status_macros.h"
 
 namespace rivulet::eventstore::sqlite {
@@ -11,7 +14,17 @@ Result<std::unique_ptr<Connection>> Connection::Open(const Options& options) {
                            options.vfs.empty() ? nullptr : options.vfs.c_str());
   if (rc != SQLITE_OK) {
     std::string message = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    const int system_errno = db ? sqlite3_system_errno(db) : 0;
     sqlite3_close_v2(db);
+    // A folder that is not there or may not be written waits for a person.
+    if ((rc & 0xff) == SQLITE_CANTOPEN &&
+        (system_errno == ENOENT || system_errno == EACCES || system_errno == EPERM ||
+         system_errno == EROFS || system_errno == ENOTDIR)) {
+      return Status::FailedPrecondition("cannot open database " + options.path + ": " + message +
+                                        " (" + std::strerror(system_errno) +
+                                        "); create its folder and let the user rivulet runs as "
+                                        "write there");
+    }
     return Status::Unavailable("cannot open database " + options.path + ": " + message);
   }
   std::unique_ptr<Connection> conn(new Connection(db, options));
@@ -142,8 +155,13 @@ Status Connection::Error(int rc, std::string_view what) const {
       return corrupt;
     }
     case SQLITE_READONLY:
-      return Status::Unavailable("the database file " + path_ + " cannot be written (" + message +
-                                 "); check its permissions, its folder's, and the file system")
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+      // Not something that passes by itself: a person fixes the permissions, then restarts.
+      return Status::FailedPrecondition("the database file " + path_ + " cannot be written (" +
+                                        message +
+                                        "); check its permissions, its folder's, and the file "
+                                        "system")
           .WithReason("read_only");
     case SQLITE_IOERR:
     case SQLITE_FULL:

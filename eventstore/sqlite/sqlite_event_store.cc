@@ -105,10 +105,12 @@ class SqliteEventStore final : public EventStore {
     if (sqlite3_db_readonly(writer->db(), "main") == 1) {
       // SQLite opened the file read-only because it cannot be written (permissions, an
       // immutable file, a read-only mount). Reads work; say why writes do not.
-      latch_.Set(Status::Unavailable(
-          "the database file " + options_.path +
-          " cannot be written (it is read-only, or on a read-only file system); the store "
-          "serves reads and refuses writes; restart rivulet once the file can be written"));
+      latch_.Set(Status::FailedPrecondition(
+                     "the database file " + options_.path +
+                     " cannot be written (it is read-only, or on a read-only file system); the "
+                     "store serves reads and refuses writes; restart rivulet once the file can "
+                     "be written")
+                     .WithReason("read_only"));
     }
     auto bootstrapped = writer->Query(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'", {});

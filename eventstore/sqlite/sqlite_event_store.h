@@ -37,13 +37,15 @@ struct SqliteStoreOptions {
 // mode with synchronous=FULL, written by one writer thread with group commit, read
 // through a pool of reader connections. Several processes may open the same file
 // (only one of them with `serve_lock`).
-// Errors: Unavailable if the file cannot be opened, FailedPrecondition if its schema is
-// newer than this binary or another server holds the serve lock, DataLoss if the file
-// is corrupt.
+// Errors: FailedPrecondition if its folder is missing or may not be written, if its
+// schema is newer than this binary, or if another server holds the serve lock;
+// Unavailable if the file cannot be opened for another reason (it may pass); DataLoss if
+// the file is corrupt.
 //
 // A store opened on a file it cannot write (read-only file, folder or mount) serves
-// reads and refuses writes with Unavailable; one whose file turns out corrupt on any
-// statement refuses writes with DataLoss; Health() returns either until reopened.
+// reads and refuses writes with FailedPrecondition (reason "read_only": a person must
+// fix the permissions and restart); one whose file turns out corrupt on any statement
+// refuses writes with DataLoss; Health() returns either until reopened.
 Result<std::unique_ptr<EventStore>> OpenSqliteEventStore(const SqliteStoreOptions& options);
 
 }  // namespace rivulet::eventstore::sqlite

@@ -45,6 +45,10 @@ void PrintMessage(const std::string& message) { std::cerr << "rivulet: " << mess
 
 int ReportFailure(const Status& status) {
   PrintMessage(status.message());
+  return FailureExitCode(status);
+}
+
+int FailureExitCode(const Status& status) {
   // An event over server.max_body is bad input, like any other invalid argument.
   const bool bad_input =
       status.code() == StatusCode::kInvalidArgument || status.reason() == "too_large";

@@ -38,6 +38,8 @@ void PrintMessage(const std::string& message);
 
 // The exit code for a failed operation: 2 for bad input (an invalid argument, an event
 // over server.max_body), 1 for everything else.
+int FailureExitCode(const Status& status);
+// Prints the status's message, then returns FailureExitCode.
 int ReportFailure(const Status& status);
 
 // The word of `known` that `word` was most likely meant to be, for "did you mean": the

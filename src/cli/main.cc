@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "core/log.h"
 
 namespace {
 
@@ -83,6 +84,16 @@ int main(int argc, char** argv) {
 
   GlobalOptions global;
   app.add_option("-c,--config", global.config_path, "Config file")->capture_default_str();
+  std::string log_format = "text";
+  std::string log_level = "info";
+  app.add_option("--log-format", log_format,
+                 "How the log on stderr is written: text (one readable line per record) or "
+                 "json (one object per line)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  app.add_option("--log-level", log_level, "The least level logged: debug, info, warn or error")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
+      ->capture_default_str();
 
   auto* serve = app.add_subcommand(
       "serve", "Run everything: HTTP API, sources, projections, sagas, outbox relay");
@@ -220,6 +231,11 @@ int main(int argc, char** argv) {
     int code = app.exit(e);
     return code == 0 ? kExitOk : kExitUsage;
   }
+
+  // Once, before any thread starts; the values are checked above.
+  rivulet::core::ConfigureLog({rivulet::core::ParseLogLevel(log_level).value(),
+                               rivulet::core::ParseLogFormat(log_format).value(),
+                               {}});
 
   if (*serve) return RunServe(global);
   if (*check) return RunCheck(global);

@@ -6,6 +6,8 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "config/config_loader.h"
+#include "core/log.h"
 #include "core/metrics.h"
 #include "outbox/relay.h"
 #include "projections/projection_engine.h"
@@ -23,9 +25,35 @@
 
 namespace rivulet::cli {
 
+namespace {
+
+// What serve says goes through the log (--log-format, --log-level), like everything
+// the modules it runs say; only the listening line goes to stdout.
+const core::Logger& ServerLog() {
+  static const core::Logger log("server");
+  return log;
+}
+
+int Fail(const Status& status) {
+  ServerLog().Error(status.message(), {{"code", StatusCodeName(status.code())}});
+  return FailureExitCode(status);
+}
+
+}  // namespace
+
 int RunServe(const GlobalOptions& global) {
-  auto config = LoadConfigOrReport(global);
-  if (!config) return kExitUsage;
+  auto config = config::LoadConfigFile(global.config_path);
+  if (!config.ok()) {
+    // One record per problem.
+    const std::string& problems = config.status().message();
+    for (size_t start = 0; start < problems.size();) {
+      size_t end = problems.find('\n', start);
+      if (end == std::string::npos) end = problems.size();
+      if (end > start) ServerLog().Error(std::string_view(problems).substr(start, end - start));
+      start = end + 1;
+    }
+    return kExitUsage;
+  }
 
   // Block the stop signals before any thread starts, so every thread inherits the mask
   // and only the waiter below ever sees them.
@@ -39,13 +67,13 @@ int RunServe(const GlobalOptions& global) {
   core::MetricsRegistry metrics;
   // Takes the store's serve lock: a second server on the same file stops here.
   auto store = runtime::OpenStore(*config, &metrics, nullptr, runtime::StoreRole::kServer);
-  if (!store.ok()) return ReportFailure(store.status());
+  if (!store.ok()) return Fail(store.status());
 
   projections::ProjectionEngine::Options engine_options;
   engine_options.metrics = &metrics;
   projections::ProjectionEngine engine(**store, config->projections, engine_options);
   Status engine_started = engine.Start();
-  if (!engine_started.ok()) return ReportFailure(engine_started);
+  if (!engine_started.ok()) return Fail(engine_started);
 
   sagas::SagaEngineOptions saga_options;
   saga_options.services = config->services;
@@ -54,20 +82,20 @@ int RunServe(const GlobalOptions& global) {
   sagas::SagaEngine saga_engine(**store, config->sagas, saga_options);
   if (!config->sagas.empty()) {
     Status sagas_started = saga_engine.Start();
-    if (!sagas_started.ok()) return ReportFailure(sagas_started);
+    if (!sagas_started.ok()) return Fail(sagas_started);
   }
 
   outbox::Relay::Options relay_options;
   relay_options.metrics = &metrics;
   outbox::Relay relay(**store, config->outbox, relay_options);
   Status relay_started = relay.Start();
-  if (!relay_started.ok()) return ReportFailure(relay_started);
+  if (!relay_started.ok()) return Fail(relay_started);
 
   sources::Mapper mapper(config->mappings);
   sources::Ingestor ingestor(**store, mapper, &metrics);
   if (!config->sources.empty()) {
     Status migrated = sources::Ingestor::Migrate(**store);
-    if (!migrated.ok()) return ReportFailure(migrated);
+    if (!migrated.ok()) return Fail(migrated);
   }
   sources::SourceRunner source_runner(**store, ingestor, config->sources, &metrics);
 
@@ -90,9 +118,9 @@ int RunServe(const GlobalOptions& global) {
   readiness.Add([&] { return relay.Components(); });
   readiness.Register(http.router());
   auto port = http.Bind();
-  if (!port.ok()) return ReportFailure(port.status());
+  if (!port.ok()) return Fail(port.status());
   Status sources_started = source_runner.Start();
-  if (!sources_started.ok()) return ReportFailure(sources_started);
+  if (!sources_started.ok()) return Fail(sources_started);
   readiness.SetStarted();
 
   std::atomic<bool> done{false};
@@ -101,8 +129,8 @@ int RunServe(const GlobalOptions& global) {
     while (!done.load()) {
       int sig = sigtimedwait(&stop_signals, nullptr, &tick);
       if (sig == SIGINT || sig == SIGTERM) {
-        PrintMessage(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
-                     ", draining in-flight requests");
+        ServerLog().Info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
+                         ", draining in-flight requests");
         http.Stop();
         return;
       }
@@ -110,14 +138,15 @@ int RunServe(const GlobalOptions& global) {
   });
 
   std::string listen = config->server.host + ":" + std::to_string(*port);
-  PrintMessage("serving http://" + listen + " (sqlite store " + config->store.path + ")");
+  ServerLog().Info("serving http://" + listen + " (sqlite store " + config->store.path + ")",
+                   {{"listen", listen}, {"store", config->store.path}});
   PrintJsonLine(core::Json{{"listening", listen}, {"store", config->store.path}});
   Status served = http.Serve();
   source_runner.Stop();
   done.store(true);
   signal_waiter.join();
-  if (!served.ok()) return ReportFailure(served);
-  PrintMessage("stopped");
+  if (!served.ok()) return Fail(served);
+  ServerLog().Info("stopped");
   return kExitOk;
 }
 

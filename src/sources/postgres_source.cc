@@ -8,10 +8,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cstdio>
 #include <thread>
 
 #include "core/status_macros.h"
+#include "sources/pg_status.h"
 
 namespace rivulet::sources {
 
@@ -82,7 +82,8 @@ Result<std::unique_ptr<PgResult>> Exec(PGconn* conn, const std::string& sql,
   if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK && s != PGRES_COPY_BOTH) {
     std::string message = PQresultErrorMessage(result->r);
     while (!message.empty() && message.back() == '\n') message.pop_back();
-    return Status::Unavailable(message.empty() ? Error(conn) : message);
+    const char* sqlstate = PQresultErrorField(result->r, PG_DIAG_SQLSTATE);
+    return PgError(sqlstate != nullptr ? sqlstate : "", message.empty() ? Error(conn) : message);
   }
   return result;
 }
@@ -103,19 +104,25 @@ std::string QuoteTable(PGconn* conn, const std::string& table) {
          QuoteIdentifier(conn, table.substr(dot + 1));
 }
 
-// Notices of the SQL session. One that arrives while the session is idle may be the
-// FATAL error PostgreSQL ends it with (a shutdown ends plain sessions first): that one
-// is kept for SqlSessionEnded; the others are printed, as libpq does by default.
+// Notices of the SQL session (arg: the source's SqlNotices, a template parameter since
+// that type is private to the class). One that arrives while the session is idle may be
+// the FATAL error PostgreSQL ends it with (a shutdown ends plain sessions first): that one
+// is kept for SqlSessionEnded; the others are logged.
+template <class Notices>
 void OnSqlNotice(void* arg, const PGresult* notice) {
-  const char* severity = PQresultErrorField(notice, PG_DIAG_SEVERITY_NONLOCALIZED);
+  auto* notices = static_cast<Notices*>(arg);
+  const char* field = PQresultErrorField(notice, PG_DIAG_SEVERITY_NONLOCALIZED);
+  const std::string severity = field != nullptr ? field : "";
   const char* message = PQresultErrorField(notice, PG_DIAG_MESSAGE_PRIMARY);
-  if (severity != nullptr &&
-      (std::string(severity) == "FATAL" || std::string(severity) == "PANIC")) {
-    *static_cast<std::string*>(arg) =
-        std::string(severity) + ": " + (message != nullptr ? message : "");
+  if (severity == "FATAL" || severity == "PANIC") {
+    notices->session_ended = severity + ": " + (message != nullptr ? message : "");
     return;
   }
-  std::fprintf(stderr, "%s", PQresultErrorMessage(notice));
+  const core::LogLevel level = severity == "WARNING"                      ? core::LogLevel::kWarn
+                               : severity == "DEBUG" || severity == "LOG" ? core::LogLevel::kDebug
+                                                                          : core::LogLevel::kInfo;
+  notices->log->Write(level, std::string("PostgreSQL: ") + (message != nullptr ? message : ""),
+                      {{"severity", severity}});
 }
 
 // While the source streams, a thread of its own waits for PostgreSQL to close the SQL
@@ -175,7 +182,12 @@ PGconn* ConnectTo(const std::string& url, bool replication) {
 
 PostgresSource::PostgresSource(eventstore::EventStore& store, Ingestor& ingestor,
                                config::SourceConfig source, core::MetricsRegistry* metrics)
-    : store_(store), ingestor_(ingestor), source_(std::move(source)), event_ids_(source_.name) {
+    : store_(store),
+      ingestor_(ingestor),
+      source_(std::move(source)),
+      event_ids_(source_.name),
+      log_("source/" + source_.name) {
+  sql_notices_.log = &log_;
   if (metrics != nullptr) {
     lag_bytes_ =
         &metrics->GetGauge("rivulet_source_lag_bytes", "WAL bytes the source has not stored yet",
@@ -199,17 +211,19 @@ Status PostgresSource::Connect() {
   Disconnect();
   sql_ = ConnectTo(source_.url, false);
   if (PQstatus(sql_) != CONNECTION_OK)
-    return Status::Unavailable("cannot connect to PostgreSQL: " + Error(sql_));
-  sql_session_ended_.clear();
-  PQsetNoticeReceiver(sql_, OnSqlNotice, &sql_session_ended_);
+    return PgConnectError("cannot connect to PostgreSQL", Error(sql_));
+  sql_notices_.session_ended.clear();
+  PQsetNoticeReceiver(sql_, OnSqlNotice<SqlNotices>, &sql_notices_);
   replication_ = ConnectTo(source_.url, true);
   if (PQstatus(replication_) != CONNECTION_OK)
-    return Status::Unavailable("cannot open a replication connection: " + Error(replication_));
+    return PgConnectError("cannot open a replication connection", Error(replication_));
   database_ = PQdb(sql_);
   ASSIGN_OR_RETURN(auto level, Exec(sql_, "SHOW wal_level"));
   if (level->get(0, 0) != "logical") {
     return Status::FailedPrecondition("PostgreSQL runs with wal_level=" + level->get(0, 0) +
-                                      "; logical replication needs wal_level=logical");
+                                      "; logical replication needs wal_level=logical: set it "
+                                      "(ALTER SYSTEM SET wal_level = logical) and restart "
+                                      "PostgreSQL, then restart rivulet");
   }
   // The SQL session sits idle while the source streams, and its end is read as the
   // server shutting down (SessionWatch): an idle_session_timeout set by an
@@ -232,9 +246,7 @@ Status PostgresSource::EnsurePublication() {
       sql += (i ? ", " : "") + QuoteTable(sql_, source_.tables[i]);
   }
   auto created = Exec(sql_, sql);
-  if (!created.ok())
-    return Status::Unavailable("cannot create publication " + source_.publication + ": " +
-                               created.status().message());
+  if (!created.ok()) return PublicationNotCreated(source_.publication, sql, created.status());
   return Status::Ok();
 }
 
@@ -262,7 +274,9 @@ Status PostgresSource::PrepareSlot() {
   }
   if (slot->rows() > 0 && slot->get(0, 1) != "pgoutput") {
     return Status::FailedPrecondition("replication slot " + source_.slot + " uses plugin " +
-                                      slot->get(0, 1) + ", not pgoutput");
+                                      slot->get(0, 1) +
+                                      ", not pgoutput: give the source another slot name, or "
+                                      "drop that slot, then restart rivulet");
   }
   if (have_checkpoint) {
     if (slot->rows() == 0) {
@@ -354,8 +368,8 @@ Status PostgresSource::CopySnapshot(const std::string& snapshot, uint64_t consis
                    ingestor_.IngestSpool(source_.name, spool,
                                          core::Json{{"lsn", position}, {"snapshot", "done"}},
                                          10'000, source_.on_error));
-  std::fprintf(stderr, "rivulet: source %s: copied %lld rows from the snapshot at %s\n",
-               source_.name.c_str(), static_cast<long long>(stats.ingested), position.c_str());
+  log_.Info("copied " + std::to_string(stats.ingested) + " rows from the snapshot at " + position,
+            {{"rows", stats.ingested}, {"lsn", position}});
   return Status::Ok();
 }
 
@@ -441,10 +455,9 @@ Status PostgresSource::AddChange(const pg::Message& m) {
       updated = after;  // no before-image: every column sent
       extra["update_description"] = "all_columns";
       if (warned_no_full_identity_.insert(relation.oid).second) {
-        std::fprintf(stderr,
-                     "rivulet: source %s: table %s.%s is not REPLICA IDENTITY FULL: updates "
-                     "carry no before-image, and updatedFields lists every column\n",
-                     source_.name.c_str(), relation.schema.c_str(), relation.name.c_str());
+        log_.Warn("table " + relation.schema + "." + relation.name +
+                  " is not REPLICA IDENTITY FULL: updates carry no before-image, and "
+                  "updatedFields lists every column");
       }
     }
     event["updateDescription"] = {{"updatedFields", updated},
@@ -596,7 +609,7 @@ std::string PostgresSource::SqlSessionEnded() {
   // PQisBusy parses what was read, which hands the FATAL error to OnSqlNotice.
   PQconsumeInput(sql_);
   PQisBusy(sql_);
-  return sql_session_ended_.empty() ? Error(sql_) : sql_session_ended_;
+  return sql_notices_.session_ended.empty() ? Error(sql_) : sql_notices_.session_ended;
 }
 
 void PostgresSource::UpdateLag() {
@@ -666,11 +679,13 @@ Status PostgresSource::StreamChanges(const std::atomic<bool>& stop,
     if (n == -1) {
       PGresult* r = PQgetResult(replication_);
       std::string why = r != nullptr ? PQresultErrorMessage(r) : "";
+      const char* state = r != nullptr ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+      const std::string sqlstate = state != nullptr ? state : "";
       PQclear(r);
       if (why.empty()) why = Error(replication_);
       if (why.empty()) why = "the server ended the stream";
       while (!why.empty() && why.back() == '\n') why.pop_back();
-      return Status::Unavailable("replication ended: " + why);
+      return PgError(sqlstate, "replication ended: " + why, source_.slot, source_.name);
     }
     if (n == -2) return Status::Unavailable("replication: " + Error(replication_));
     // No data right now: store what is committed, then wait.

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "core/log.h"
 #include "core/metrics.h"
 #include "sources/ingestor.h"
 #include "sources/pgoutput.h"
@@ -107,9 +108,15 @@ class PostgresSource {
   // once it has been gathering for as long as the last store took: reading and storing
   // then take turns in equal shares, and a change waits about two stores, however fast
   // the machine (a fixed batch size waited seconds on a slow one).
-  int64_t batch_started_us_ = 0;   // steady clock, when the oldest pending change came
-  int64_t last_store_us_ = 0;      // how long the last StorePending took
-  std::string sql_session_ended_;  // the FATAL message PostgreSQL ended it with
+  int64_t batch_started_us_ = 0;  // steady clock, when the oldest pending change came
+  int64_t last_store_us_ = 0;     // how long the last StorePending took
+  core::Logger log_;              // "source/<name>"
+  // What the SQL session's notice receiver writes to.
+  struct SqlNotices {
+    std::string session_ended;          // the FATAL message PostgreSQL ended it with
+    const core::Logger* log = nullptr;  // where the other notices go
+  };
+  SqlNotices sql_notices_;
 };
 
 }  // namespace rivulet::sources

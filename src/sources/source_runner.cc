@@ -4,13 +4,31 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
-#include <cstdio>
+#include <cstring>
 
+#include "core/log.h"
+#include "core/trouble_log.h"
 #include "sources/jsonl_source.h"
 #include "sources/postgres_source.h"
 
 namespace rivulet::sources {
+
+namespace {
+
+// A person must act before another try makes sense: the source stops trying.
+bool NeedsAPerson(const Status& status) {
+  return status.code() == StatusCode::kFailedPrecondition || status.code() == StatusCode::kDataLoss;
+}
+
+// How a failed run is said: what happened, what the source does next.
+void SayFailed(core::TroubleLog& trouble, const Status& why, int64_t retry_ms) {
+  trouble.Report(why.message() + "; trying again until it works",
+                 {{"code", StatusCodeName(why.code())}, {"retry_in_ms", retry_ms}});
+}
+
+}  // namespace
 
 SourceRunner::SourceRunner(eventstore::EventStore& store, Ingestor& ingestor,
                            std::vector<config::SourceConfig> sources,
@@ -75,16 +93,30 @@ void SourceRunner::SetState(const config::SourceConfig& source, const Status& en
   }
 }
 
-void SourceRunner::Reading(const config::SourceConfig& source, bool progressed) {
+bool SourceRunner::Reading(const config::SourceConfig& source, bool progressed) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     const core::ComponentHealth health = states_[source.name].health;
     // Reconnected, but not past what stopped it yet: the state stays until it is.
     if (!progressed &&
         (health == core::ComponentHealth::kStopped || health == core::ComponentHealth::kFailed))
-      return;
+      return false;
+    if (health == core::ComponentHealth::kOk) return false;
   }
   SetState(source, Status::Ok());
+  return true;
+}
+
+void SourceRunner::Park(const config::SourceConfig& source, const Status& why) {
+  std::string detail = why.message();
+  if (detail.find("restart") == std::string::npos) detail += "; restart rivulet once it is fixed";
+  SetState(source, Status(why.code(), detail));
+  core::Logger("source/" + source.name)
+      .Error(detail + " (the source stops trying until rivulet restarts)",
+             {{"code", StatusCodeName(why.code())}});
+  // A restart after the fix resumes the source; until then its thread waits for the stop.
+  while (Pause(1000)) {
+  }
 }
 
 std::vector<core::ComponentState> SourceRunner::Components() {
@@ -108,17 +140,37 @@ core::Gauge* SourceRunner::UpGauge(const config::SourceConfig& source) {
                              {{"source", source.name}});
 }
 
+core::Counter* SourceRunner::AttemptsCounter(const config::SourceConfig& source) {
+  if (metrics_ == nullptr) return nullptr;
+  return &metrics_->GetCounter(
+      "rivulet_source_attempts_total",
+      "Times the source opened its file or connected to its database, retries included",
+      {{"source", source.name}});
+}
+
 void SourceRunner::RunJsonl(const config::SourceConfig& source) {
   core::Gauge* up = UpGauge(source);
+  core::Counter* attempts = AttemptsCounter(source);
+  core::TroubleLog trouble("source/" + source.name);
   int64_t backoff = 1000;
   while (!stopping_.load()) {
     Status failed = [&]() -> Status {
       Result<JsonlPosition> start = JsonlResumePosition(store_, source.name, source.path);
       if (!start.ok()) return start.status();
+      if (attempts != nullptr) attempts->Inc();
       const int fd = ::open(source.path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0) return Status::Unavailable("cannot open " + source.path + " (waiting for it)");
+      if (fd < 0 && (errno == EACCES || errno == EPERM || errno == EISDIR || errno == ELOOP)) {
+        return Status::FailedPrecondition("cannot read " + source.path + ": " +
+                                          std::strerror(errno) +
+                                          "; give the user rivulet runs as read access to a "
+                                          "regular file there, then restart rivulet");
+      }
+      if (fd < 0) {
+        return Status::Unavailable("cannot open " + source.path + ": " + std::strerror(errno) +
+                                   " (waiting for it)");
+      }
       if (up != nullptr) up->Set(1);
-      Reading(source, false);
+      if (Reading(source, false)) trouble.Resolved("reading again");
       JsonlOptions options;
       options.source = source.name;
       options.path = source.path;
@@ -128,7 +180,7 @@ void SourceRunner::RunJsonl(const config::SourceConfig& source) {
       options.stop = &stopping_;
       options.on_batch = [&](const JsonlPosition&, const IngestStats&) {
         backoff = 1000;
-        Reading(source, true);
+        if (Reading(source, true)) trouble.Resolved("reading again");
       };
       Result<IngestStats> done = IngestJsonl(ingestor_, fd, options);
       ::close(fd);
@@ -136,9 +188,9 @@ void SourceRunner::RunJsonl(const config::SourceConfig& source) {
     }();
     if (up != nullptr) up->Set(0);
     if (stopping_.load()) break;
+    if (NeedsAPerson(failed)) return Park(source, failed);
     SetState(source, failed);
-    std::fprintf(stderr, "rivulet: source %s: %s; trying again in %llds\n", source.name.c_str(),
-                 failed.message().c_str(), static_cast<long long>(backoff / 1000));
+    SayFailed(trouble, failed, backoff);
     if (!Pause(backoff)) break;
     backoff = std::min<int64_t>(backoff * 2, 60'000);
   }
@@ -147,20 +199,23 @@ void SourceRunner::RunJsonl(const config::SourceConfig& source) {
 void SourceRunner::RunPostgres(const config::SourceConfig& source) {
   PostgresSource postgres(store_, ingestor_, source, metrics_);
   core::Gauge* up = UpGauge(source);
+  core::Counter* attempts = AttemptsCounter(source);
+  core::TroubleLog trouble("source/" + source.name);
   int64_t backoff = 500;
   while (!stopping_.load()) {
     bool streaming = false;  // the first call says the stream started, later ones that it moved
+    if (attempts != nullptr) attempts->Inc();
     Status ended = postgres.Run(stopping_, [&] {
       if (up != nullptr) up->Set(1);
-      Reading(source, streaming);
+      if (Reading(source, streaming)) trouble.Resolved("reading again");
       if (streaming) backoff = 500;
       streaming = true;
     });
     if (up != nullptr) up->Set(0);
     if (stopping_.load()) break;
+    if (NeedsAPerson(ended)) return Park(source, ended);
     SetState(source, ended);
-    std::fprintf(stderr, "rivulet: source %s: %s; reconnecting in %lldms\n", source.name.c_str(),
-                 ended.message().c_str(), static_cast<long long>(backoff));
+    SayFailed(trouble, ended, backoff);
     if (!Pause(backoff)) break;
     backoff = std::min<int64_t>(backoff * 2, 30'000);
   }

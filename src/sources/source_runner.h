@@ -17,10 +17,16 @@ namespace rivulet::sources {
 
 // Runs the sources of `rivulet serve` that read by themselves: a jsonl source follows
 // its file from the stored checkpoint; a postgres source streams logical replication.
-// (http sources take their changes through the HTTP API.) One thread each; a source
-// that fails logs why and tries again after a backoff. The gauge rivulet_source_up{source}
-// is 1 while a source reads (its file is open, its replication stream started) and 0
-// while it waits to try again.
+// (http sources take their changes through the HTTP API.) One thread each. A source
+// whose error may pass (Unavailable: a database or file not there yet) tries again after
+// a backoff; one whose error needs a person (FailedPrecondition: a refused login, a
+// missing publication or table, wal_level; DataLoss) stops trying, shows `failed` with
+// what to do, and waits for the restart that follows the fix. The log ("source/<name>")
+// says each trouble once when it starts or changes, and once "reading again"; retries
+// in between are debug records. The gauge rivulet_source_up{source} is 1 while a source
+// reads (its file is open, its replication stream started) and 0 otherwise;
+// rivulet_source_attempts_total{source} counts its connections (file opens), retries
+// included.
 class SourceRunner {
  public:
   SourceRunner(eventstore::EventStore& store, Ingestor& ingestor,
@@ -42,14 +48,17 @@ class SourceRunner {
   void SetState(const config::SourceConfig& source, const Status& ended);
   // The source reads again (`progressed`: it stored something). A source stopped or
   // failed at an input stays so until it gets past it, so its state does not flap with
-  // every reconnection.
-  void Reading(const config::SourceConfig& source, bool progressed);
+  // every reconnection. True if this made it ok (it was not).
+  bool Reading(const config::SourceConfig& source, bool progressed);
+  // Shows `why` as failed, says it once, and waits for the stop.
+  void Park(const config::SourceConfig& source, const Status& why);
   void RunJsonl(const config::SourceConfig& source);
   void RunPostgres(const config::SourceConfig& source);
   // Sleeps up to `ms` unless stopping; false when stopping.
   bool Pause(int64_t ms);
   // The source's rivulet_source_up gauge, or null without metrics.
   core::Gauge* UpGauge(const config::SourceConfig& source);
+  core::Counter* AttemptsCounter(const config::SourceConfig& source);
 
   eventstore::EventStore& store_;
   Ingestor& ingestor_;

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "core/json.h"
@@ -857,7 +858,15 @@ TEST_CASE("CLI: check refuses what serve refuses, with the same words", "[cli][c
   CHECK(check.out.empty());
   CHECK(serve.out.empty());
   CHECK_THAT(check.err, Catch::Contains(expected));
-  CHECK(check.err == serve.err);
+  // serve says it through the log: one record per line of check's, with the same words.
+  std::string serve_words;
+  std::istringstream records(serve.err);
+  for (std::string line; std::getline(records, line);) {
+    const size_t at = line.find(" ERROR server: ");
+    REQUIRE(at != std::string::npos);
+    serve_words += line.substr(at + std::string(" ERROR server: ").size()) + "\n";
+  }
+  CHECK(check.err == serve_words);
 
   // Names that would collide once derived (SQLite ignores case in table names).
   rivulet::testing::WriteFile(env.config,
@@ -959,9 +968,10 @@ TEST_CASE("CLI: check and serve refuse an alias inside the node it names, withou
   }
 }
 
-TEST_CASE("CLI: replay --to DESTINATION --dry-run publishes nothing, and with --to-file is a "
-          "usage error that touches no file",
-          "[cli][replay][outbox]") {
+TEST_CASE(
+    "CLI: replay --to DESTINATION --dry-run publishes nothing, and with --to-file is a "
+    "usage error that touches no file",
+    "[cli][replay][outbox]") {
   CliEnv env;
   SeedStore(env);
   rivulet::testing::WriteFile(env.config, R"(store:
@@ -1014,9 +1024,10 @@ outbox:
   CHECK(Lines(env.Run({"outbox", "list"}).out).size() == 12);
 }
 
-TEST_CASE("CLI: replay --to-file refuses the store's files beside its real path when "
-          "store.path is a symlink",
-          "[cli][replay]") {
+TEST_CASE(
+    "CLI: replay --to-file refuses the store's files beside its real path when "
+    "store.path is a symlink",
+    "[cli][replay]") {
   TempDir real_dir;
   TempDir config_dir;
   const std::string real = real_dir.File("store.db");
@@ -1049,4 +1060,98 @@ TEST_CASE("CLI: replay --to-file refuses the store's files beside its real path 
   CHECK(Lines(exported.out).size() == 10);
   serve.Signal(SIGTERM);
   CHECK(serve.Wait() == 0);
+}
+
+TEST_CASE("CLI: serve --log-format json writes every stderr line as one JSON record",
+          "[cli][log]") {
+  rivulet::testing::RivuletServer server("", "", false);
+  const std::string feed = server.dir().File("feed.jsonl");
+  server.SetConfig("", "sources:\n  - { name: feed, type: jsonl, path: " + feed +
+                           " }\nmappings:\n  - { source: feed }\n");
+  server.SetArgs({"--log-format", "json", "--log-level", "debug"});
+  server.Start();
+  auto said = [&](const std::string& component, const std::string& text) {
+    int n = 0;
+    for (const Json& r : server.LogRecords()) {
+      if (r.value("component", "") == component &&
+          r.value("msg", "").find(text) != std::string::npos)
+        ++n;
+    }
+    return n;
+  };
+  // The file is not there yet: said once however often it is tried, then it is read.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (said("source/feed", "cannot open") == 0) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  rivulet::testing::WriteFile(
+      feed, R"({"_id": "1", "operationType": "insert", "ns": {"db": "d", "coll": "orders"}, )"
+            R"("documentKey": {"id": 1}, "fullDocument": {"id": 1}})"
+            "\n");
+  while (said("source/feed", "reading again") == 0) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  REQUIRE(server.Stop() == 0);
+
+  const std::string text = server.stderr_text();
+  INFO(text);
+  std::istringstream lines(text);
+  const std::set<std::string> levels = {"debug", "info", "warn", "error"};
+  int count = 0;
+  for (std::string line; std::getline(lines, line);) {
+    ++count;
+    INFO(line);
+    Json r = Json::parse(line, nullptr, false);
+    REQUIRE(r.is_object());
+    REQUIRE(r["ts"].is_string());
+    CHECK(r["ts"].get<std::string>().size() == std::string("2026-01-01T00:00:00.000Z").size());
+    CHECK(r["ts"].get<std::string>().back() == 'Z');
+    CHECK(levels.count(r.value("level", "")) == 1);
+    CHECK(r["component"].is_string());
+    CHECK(r["msg"].is_string());
+  }
+  CHECK(count >= 4);
+  CHECK(said("server", "serving http://") == 1);
+  CHECK(said("server", "stopped") == 1);
+  CHECK(said("source/feed", "cannot open") == 1);  // the rest of the retries are debug
+}
+
+TEST_CASE(
+    "CLI: --log-format and --log-level take only their values, and serve logs its "
+    "config errors as records",
+    "[cli][log]") {
+  CliEnv env;
+  auto bad_format = env.Run({"serve", "--log-format", "xml"});
+  CHECK(bad_format.exit_code == 2);
+  CHECK_THAT(bad_format.err, Catch::Contains("--log-format"));
+  auto bad_level = env.Run({"--log-level", "loud", "serve"});
+  CHECK(bad_level.exit_code == 2);
+  CHECK_THAT(bad_level.err, Catch::Contains("--log-level"));
+  // Harmless to other commands.
+  CHECK(env.Run({"check", "--log-format", "json", "--log-level", "error"}).exit_code == 0);
+
+  rivulet::testing::WriteFile(env.config,
+                              "store: {path: ./x.db}\nserver: {listen: \"127.0.0.1:http\"}\n"
+                              "projections: [{name: p}]\n");
+  auto refused = env.Run({"serve", "--log-format", "json"});
+  CHECK(refused.exit_code == 2);
+  INFO(refused.err);
+  std::istringstream lines(refused.err);
+  int count = 0;
+  for (std::string line; std::getline(lines, line);) {
+    ++count;
+    Json r = Json::parse(line, nullptr, false);
+    REQUIRE(r.is_object());
+    CHECK(r["level"] == "error");
+    CHECK(r["component"] == "server");
+  }
+  CHECK(count >= 2);  // one record per problem
+  CHECK_THAT(refused.err, Catch::Contains("server.listen"));
+
+  // The text format (the default): one line per record, with its level and component.
+  auto text = env.Run({"serve", "--log-level", "error"});
+  CHECK(text.exit_code == 2);
+  CHECK_THAT(text.err, Catch::Contains(" ERROR server: "));
 }

@@ -257,7 +257,7 @@ TEST_CASE("a file that is not a database at all is DataLoss, not a generic error
 
 TEST_CASE(
     "a database file that cannot be written serves reads and refuses appends as "
-    "Unavailable",
+    "FailedPrecondition",
     "[fault][read_only]") {
   TempDir dir;
   FillStore(dir, 500);
@@ -273,9 +273,10 @@ TEST_CASE(
   CHECK(store->ReadStream({"filled-0", false, 0, 10}).ok());
   auto append = store->Append(MakeAppend("refused", 1));
   REQUIRE_FALSE(append.ok());
-  CHECK(append.status().code() == StatusCode::kUnavailable);
+  CHECK(append.status().code() == StatusCode::kFailedPrecondition);
+  CHECK(append.status().reason() == "read_only");
   CHECK_THAT(append.status().message(), Catch::Contains("cannot be written"));
-  CHECK(store->Health().code() == StatusCode::kUnavailable);
+  CHECK(store->Health().code() == StatusCode::kFailedPrecondition);
 }
 
 TEST_CASE("one store at a time holds the serve lock, whatever path names the file",

@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 #include <condition_variable>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -15,6 +16,7 @@
 #include "outbox/outbox_store.h"
 #include "outbox/publisher.h"
 #include "outbox/relay.h"
+#include "tests/support/log_capture.h"
 #include "tests/support/nats_server.h"
 #include "tests/support/raw_http_server.h"
 #include "tests/support/temp_dir.h"
@@ -284,15 +286,144 @@ TEST_CASE("nats: JetStream receives every message once, also after a forced re-d
     WaitUntil([&] { return All(*store, "delivered").size() == 200; });
   }
   CHECK(nats.Count("RIVULET") == 200);  // JetStream dropped the duplicates by Nats-Msg-Id
+}
 
-  // A stream that does not cover the subjects is a clear error.
+TEST_CASE(
+    "nats: a stream that does not cover the subjects fails the destination, said once, "
+    "never retried",
+    "[outbox][nats][log]") {
+  NatsServer nats;
+  TempDir dir;
+  auto store = OpenTestStore("sqlite", dir);
+  LogCapture log;
+  outbox::Destination d = Bus(nats.url());
   d.stream = "OTHER";
   d.subject = core::Template::Parse("other.${type}").value();
   REQUIRE(nats.AddStream("OTHER", "elsewhere.>"));
-  outbox::Relay wrong(*store, Settings({d}), {});
-  Status started = wrong.Start();
-  CHECK(started.code() == StatusCode::kFailedPrecondition);
-  CHECK_THAT(started.message(), Catch::Contains("does not cover the subjects other.>"));
+  auto settings = Settings({d});
+  REQUIRE(outbox::InstallPublisher(*store, settings).ok());
+  outbox::Relay relay(*store, settings, {});
+  REQUIRE(relay.Start().ok());  // the rest of the process goes on
+  for (int i = 0; i < 5; ++i) REQUIRE(store->Append(Event("order-1", "OrderShipped", i)).ok());
+
+  auto components = relay.Components();
+  REQUIRE(components.size() == 1);
+  CHECK(components[0].health == core::ComponentHealth::kFailed);
+  CHECK_THAT(components[0].detail, Catch::Contains("does not cover the subjects other.>") &&
+                                       Catch::Contains("then restart rivulet"));
+  std::this_thread::sleep_for(milliseconds(2500));  // a retry would come every second
+  INFO(log.Text());
+  const auto said = log.Matching("destination/bus", "");
+  REQUIRE(said.size() == 1);
+  CHECK(said[0]["level"] == "error");
+  CHECK(said[0]["code"] == "failed_precondition");
+  CHECK_THAT(said[0]["msg"].get<std::string>(), Catch::Contains("does not cover the subjects"));
+  CHECK(All(*store, "pending").size() == 5);  // they wait for the fix
+  CHECK(nats.Count("OTHER") == 0);
+}
+
+TEST_CASE("nats: refused credentials fail the destination, said once, never retried",
+          "[outbox][nats][log]") {
+  NatsServer nats(FreeLoopbackPort(), "rivulet", "right");
+  TempDir dir;
+  auto store = OpenTestStore("sqlite", dir);
+  LogCapture log;
+  outbox::Destination d = Bus("nats://rivulet:wrong@127.0.0.1:" + std::to_string(nats.port()));
+  auto settings = Settings({d});
+  REQUIRE(outbox::InstallPublisher(*store, settings).ok());
+  outbox::Relay relay(*store, settings, {});
+  REQUIRE(relay.Start().ok());
+  REQUIRE(store->Append(Event("order-1", "OrderShipped", 1)).ok());
+  auto components = relay.Components();
+  REQUIRE(components.size() == 1);
+  CHECK(components[0].health == core::ComponentHealth::kFailed);
+  CHECK_THAT(components[0].detail,
+             Catch::Contains("refused the login") && Catch::Contains("correct the credentials"));
+  std::this_thread::sleep_for(milliseconds(2500));
+  INFO(log.Text());
+  const auto said = log.Matching("destination/bus", "");
+  REQUIRE(said.size() == 1);
+  CHECK(said[0]["level"] == "error");
+  CHECK(All(*store, "pending").size() == 1);
+  CHECK(nats.Count("RIVULET") == -1);  // never created: the destination never got in
+}
+
+TEST_CASE("jsonl: a destination whose directory is missing fails, said once, until a restart",
+          "[outbox][log]") {
+  TempDir dir;
+  auto store = OpenTestStore("sqlite", dir);
+  LogCapture log;
+  const std::string path = dir.File("missing/audit.jsonl");
+  auto settings = Settings({Jsonl(path)});
+  REQUIRE(outbox::InstallPublisher(*store, settings).ok());
+  {
+    outbox::Relay relay(*store, settings, {});
+    REQUIRE(relay.Start().ok());
+    for (int i = 0; i < 3; ++i) REQUIRE(store->Append(Event("order-1", "OrderShipped", i)).ok());
+    auto components = relay.Components();
+    REQUIRE(components.size() == 1);
+    CHECK(components[0].health == core::ComponentHealth::kFailed);
+    CHECK_THAT(components[0].detail, Catch::Contains("No such file or directory") &&
+                                         Catch::Contains("create its directory") &&
+                                         Catch::Contains("restart rivulet"));
+    // Fixed behind its back: it does not look again by itself.
+    std::filesystem::create_directories(dir.File("missing"));
+    std::this_thread::sleep_for(milliseconds(2500));
+    CHECK_FALSE(std::filesystem::exists(path));
+    INFO(log.Text());
+    const auto said = log.Matching("destination/audit", "");
+    REQUIRE(said.size() == 1);
+    CHECK(said[0]["level"] == "error");
+    CHECK(All(*store, "pending").size() == 3);
+  }
+  // The restart after the fix delivers everything.
+  outbox::Relay relay(*store, settings, {});
+  REQUIRE(relay.Start().ok());
+  WaitUntil([&] { return All(*store, "delivered").size() == 3; });
+  CHECK(Lines(path).size() == 3);
+}
+
+TEST_CASE("http: an outage is said when it begins and when it ends, not once per retry",
+          "[outbox][log]") {
+  TempDir dir;
+  auto store = OpenTestStore("sqlite", dir);
+  LogCapture log;
+  WebhookReceiver receiver;
+  std::atomic<bool> down{true};
+  receiver.set_answer([&](const Json&) { return down.load() ? 503 : 204; });
+  core::ManualClock clock(StoreTime());
+  auto settings = Settings({Webhook(receiver, "")});
+  settings.retry.max_attempts = 1000;
+  REQUIRE(outbox::InstallPublisher(*store, settings).ok());
+  outbox::Relay::Options options;
+  options.clock = &clock;
+  outbox::Relay relay(*store, settings, options);
+  REQUIRE(relay.Start().ok());
+  for (int i = 0; i < 5; ++i)
+    REQUIRE(store->Append(Event("order-" + std::to_string(i), "OrderShipped", i)).ok());
+  auto requests = [&] {
+    int n = 0;
+    for (const auto& [id, count] : receiver.seen().requests) n += count;
+    return n;
+  };
+  WaitUntil([&] { return requests() >= 40; }, &clock);  // many retries, all refused
+  CHECK(relay.Components()[0].health == core::ComponentHealth::kDegraded);
+  down.store(false);
+  WaitUntil([&] { return All(*store, "pending").empty(); }, &clock);
+  relay.Stop();
+
+  INFO(log.Text());
+  std::vector<Json> warnings;
+  for (const Json& r : log.Matching("destination/hooks", "")) {
+    if (r["level"] != "debug") warnings.push_back(r);
+  }
+  REQUIRE(warnings.size() == 2);
+  CHECK(warnings[0]["level"] == "warn");
+  CHECK_THAT(warnings[0]["msg"].get<std::string>(), Catch::Contains("answered 503"));
+  CHECK(warnings[1]["level"] == "info");
+  CHECK(warnings[1]["msg"] == "delivering again");
+  CHECK(warnings[1]["retries"].get<int64_t>() >= 5);
+  CHECK(warnings[1].contains("after_ms"));
 }
 
 TEST_CASE("nats: a server that is down at start is connected to later, and gets everything",

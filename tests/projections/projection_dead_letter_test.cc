@@ -3,6 +3,7 @@
 // retry applies it once through the copy's builder (SPEC 2.6, 4 `on_error`).
 #include "eventstore/dead_letters.h"
 #include "tests/projections/projection_fixture.h"
+#include "tests/support/log_capture.h"
 
 using namespace rivulet;
 using namespace rivulet::testing;
@@ -189,6 +190,45 @@ TEST_CASE(
   auto letters = Letters(*store);
   REQUIRE(letters.size() == 1);
   CHECK(letters[0].position == 2);
+}
+
+TEST_CASE("projection log: a copy that stops is said once, and once when it goes on",
+          "[projections][dead_letters][log]") {
+  TempDir dir;
+  auto store = OpenTestStore("sqlite", dir);
+  LogCapture log;  // outlives the engines' threads
+  Pay(*store, "a", 1);
+  Pay(*store, "a", "bad");
+  Pay(*store, "a", 2);
+  const std::string stopping =
+      R"({"name": "totals", "key": "${stream}", "on": {"Paid": {"inc": {"total": "${data.amount}"}}}})";
+  std::string parking = stopping;
+  parking.insert(1, R"("on_error": "dead_letter", )");
+  auto said = [&](const std::string& text, const std::string& level) {
+    int n = 0;
+    for (const Json& r : log.Matching("projection/totals", text)) n += r["level"] == level;
+    return n;
+  };
+  {
+    ProjectionEngine engine(*store, {Projection(stopping)}, {});
+    REQUIRE(engine.Start().ok());
+    CHECK(WaitForLive(engine, "totals", 3).state == "failed");
+    std::this_thread::sleep_for(milliseconds(2500));  // the supervisor looks every second
+  }
+  INFO(log.Text());
+  CHECK(said("generation 1 stopped at position 2", "error") == 1);
+  ProjectionEngine engine(*store, {Projection(parking)}, {});
+  REQUIRE(engine.Start().ok());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (said("no longer stopped", "info") == 0) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  std::this_thread::sleep_for(milliseconds(2500));
+  engine.Stop();
+  CHECK(said("no longer stopped", "info") == 1);
+  // This engine saw the copy stopped once before parking let it go on: it says so too.
+  CHECK(said("generation 1 stopped at position 2", "error") == 2);
 }
 
 TEST_CASE("projection dead letters: a rebuild parks its own, the swap drops the old copy's",

@@ -1,9 +1,5 @@
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cstdio>
-
 #include "tests/sagas/saga_engine_fixture.h"
+#include "tests/support/log_capture.h"
 
 using namespace rivulet;
 using namespace rivulet::testing;
@@ -322,43 +318,18 @@ TEST_CASE("a service that refuses connections is retried, and nothing unknown is
 }
 
 namespace {
-// Sends this process's stderr to a file while it lives (the engine logs there).
-class StderrCapture {
- public:
-  explicit StderrCapture(std::string path) : path_(std::move(path)) {
-    std::fflush(stderr);
-    saved_ = ::dup(2);
-    int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    ::dup2(fd, 2);
-    ::close(fd);
-  }
-  ~StderrCapture() {
-    std::fflush(stderr);
-    ::dup2(saved_, 2);
-    ::close(saved_);
-  }
-  // How many lines written so far contain `text`.
-  int Count(const std::string& text) const {
-    std::fflush(stderr);
-    std::string all = ReadFile(path_);
-    int n = 0;
-    for (size_t at = all.find(text); at != std::string::npos; at = all.find(text, at + 1)) ++n;
-    return n;
-  }
-
- private:
-  std::string path_;
-  int saved_ = -1;
-};
+// How many of the log's records (captured) contain `text` in their message.
+int Count(const LogCapture& log, const std::string& text) {
+  return static_cast<int>(log.Matching("", text).size());
+}
 }  // namespace
 
 TEST_CASE("a trigger that can start no instance is refused once and visibly, and later ones run",
           "[sagas][engine][triggers]") {
   // The registries outlive the rig, whose engine they serve.
   core::MetricsRegistry metrics, after_restart;
+  LogCapture captured;  // outlives the rig's engine
   SagaRig rig;
-  TempDir logs;
-  StderrCapture captured(logs.File("stderr"));
   rig.set_metrics(&metrics);
   std::string def = kFulfillment;
   def.insert(1, R"("trigger": {"type": "OrderPlaced"}, "id": "${data.order_id}", )");
@@ -391,13 +362,15 @@ TEST_CASE("a trigger that can start no instance is refused once and visibly, and
   CHECK(refused(metrics) == bad.size());
   for (int64_t position : bad) {
     INFO("position " << position);
-    CHECK(captured.Count("rivulet: saga order: refused the trigger at position " +
-                         std::to_string(position) + ":") == 1);
+    const auto said = captured.Matching(
+        "saga/order", "refused the trigger at position " + std::to_string(position) + ":");
+    REQUIRE(said.size() == 1);
+    CHECK(said[0]["level"] == "warn");
   }
-  CHECK(captured.Count("contains '/'") == 1);
-  CHECK(captured.Count("contains a control character") == 1);
-  CHECK(captured.Count("is 300 bytes long") == 1);
-  CHECK(captured.Count("no instance id") == 1);
+  CHECK(Count(captured, "contains '/'") == 1);
+  CHECK(Count(captured, "contains a control character") == 1);
+  CHECK(Count(captured, "is 300 bytes long") == 1);
+  CHECK(Count(captured, "no instance id") == 1);
   auto rows = sagas::SagaTables::List(rig.store(), "order", "", {"", ""}, 100);
   REQUIRE(rows.ok());
   CHECK(rows->size() == 1);
@@ -411,7 +384,8 @@ TEST_CASE("a trigger that can start no instance is refused once and visibly, and
   rig.WaitForStatus("o-10", {"completed"});
   CHECK(refused(after_restart) == 0);
   for (int64_t position : bad) {
-    CHECK(captured.Count("refused the trigger at position " + std::to_string(position) + ":") == 1);
+    CHECK(Count(captured, "refused the trigger at position " + std::to_string(position) + ":") ==
+          1);
   }
 }
 
@@ -487,4 +461,42 @@ TEST_CASE("an emit the store would refuse is an emit error, and the instance sti
   // e-2's stream holds e-2's own events only.
   CHECK(SagaRig::Types(rig.Describe("e-2"))[0] == "SagaStarted");
   CHECK(EventsOf(rig.store(), "$saga-order-e-2").size() == rig.Describe("e-2")["history"].size());
+}
+
+TEST_CASE(
+    "the log says a step's failure, its compensation and a failed instance once each, "
+    "retried attempts only at debug",
+    "[sagas][engine][log]") {
+  LogCapture log;  // outlives the engine's threads
+  SagaRig rig;
+  rig.StartEngine({kFulfillment});
+  // payment: 503, 503, then 201; reserve: 422, for good; the refund fails twice, which
+  // exhausts compensation_retry.
+  rig.StartByHand("o-7", {{"flaky_payment", 2}, {"fail_reserve", 422}, {"flaky_refund", 2}});
+  rig.WaitForStatus("o-7", {"failed"});
+  rig.StopEngine();
+
+  INFO(log.Text());
+  std::vector<Json> said;
+  int retried = 0;
+  for (const Json& r : log.Matching("saga/order", "")) {
+    if (r.value("id", "") != "o-7") continue;
+    if (r["level"] == "debug") {
+      if (r["msg"].get<std::string>().find("; retrying") != std::string::npos) ++retried;
+      continue;
+    }
+    said.push_back(r);
+  }
+  CHECK(retried == 3);  // two payment attempts, one refund attempt
+  REQUIRE(said.size() == 2);
+  CHECK(said[0]["level"] == "warn");
+  CHECK(said[0]["step"] == "reserve");
+  CHECK_THAT(said[0]["msg"].get<std::string>(),
+             Catch::StartsWith("step reserve failed: ") &&
+                 Catch::EndsWith("; compensating the steps before it"));
+  CHECK(said[1]["level"] == "error");
+  CHECK(said[1]["step"] == "payment");
+  CHECK_THAT(said[1]["msg"].get<std::string>(),
+             Catch::StartsWith("compensation of step payment failed for good: ") &&
+                 Catch::Contains("POST /v1/sagas/order/o-7/retry"));
 }

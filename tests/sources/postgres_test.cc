@@ -10,6 +10,7 @@
 #include "config/config_loader.h"
 #include "eventstore/sqlite/sqlite_event_store.h"
 #include "sources/ingestor.h"
+#include "sources/pg_status.h"
 #include "sources/pgoutput.h"
 #include "sources/source_runner.h"
 #include "tests/support/postgres_server.h"
@@ -743,4 +744,167 @@ TEST_CASE(
     std::this_thread::sleep_for(milliseconds(20));
   }
   runner.Stop();
+}
+
+namespace {
+
+// The source `name` as /v1/ready lists it (null until it is listed), and the answer's
+// status.
+Json ReadySource(const RivuletServer& server, const std::string& name, int* http_status) {
+  auto ready = server.Client()->Get("/v1/ready");
+  REQUIRE(ready);
+  *http_status = ready->status;
+  Json body = Json::parse(ready->body);
+  for (const Json& c : body["components"]) {
+    if (c["kind"] == "source" && c["name"] == name) return c;
+  }
+  return Json();
+}
+
+}  // namespace
+
+TEST_CASE(
+    "postgres: a publication the source's role cannot create fails the source with what to "
+    "do, said once, never reconnecting, and a restart after the fix streams",
+    "[sources][postgres][log]") {
+  PostgresServer pg;
+  pg.Exec("CREATE TABLE orders (id bigint PRIMARY KEY, v int)");
+  // May stream changes and read the table, may not create publications: the
+  // administrator's part.
+  pg.Exec("CREATE ROLE reader LOGIN REPLICATION");
+  pg.Exec("GRANT SELECT ON orders TO reader");
+  const std::string url =
+      "postgresql://reader@127.0.0.1:" + std::to_string(pg.port()) + "/postgres";
+  RivuletServer server("",
+                       "sources:\n  - { name: shop, type: postgres, url: \"" + url +
+                           "\", publication: bench, slot: bench, tables: [orders], "
+                           "heartbeat: 200ms }\nmappings:\n  - { source: shop }\n",
+                       false);
+  server.SetArgs({"--log-format", "json", "--log-level", "debug"});
+  server.Start();
+
+  int http_status = 0;
+  Json shop;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (true) {
+    shop = ReadySource(server, "shop", &http_status);
+    if (shop.is_object() && shop["state"] == "failed") break;
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  CHECK(http_status == 200);  // a source's trouble never takes the node out
+  const std::string detail = shop["detail"];
+  CHECK_THAT(detail, Catch::Contains("publication \"bench\" does not exist on the source "
+                                     "database") &&
+                         Catch::Contains("permission denied for database postgres") &&
+                         Catch::Contains("create it with CREATE PUBLICATION \"bench\" FOR TABLE "
+                                         "\"public\".\"orders\"") &&
+                         Catch::EndsWith("then restart rivulet"));
+
+  // It does not try again: one connection, still one seconds later, none open.
+  auto attempts = [&] {
+    auto metrics = server.Client()->Get("/metrics");
+    REQUIRE(metrics);
+    return MetricValue(metrics->body, "rivulet_source_attempts_total{source=\"shop\"}");
+  };
+  CHECK(attempts() == 1);
+  std::this_thread::sleep_for(std::chrono::seconds(3));  // retries would come every 0.5-4 s
+  CHECK(attempts() == 1);
+  CHECK(pg.Value("SELECT count(*) FROM pg_stat_activity WHERE usename = 'reader'") == "0");
+
+  std::vector<Json> said;
+  for (const Json& r : server.LogRecords()) {
+    if (r.value("component", "") == "source/shop") said.push_back(r);
+  }
+  {
+    INFO(server.stderr_text());
+    REQUIRE(said.size() == 1);
+  }
+  CHECK(said[0]["level"] == "error");
+  CHECK(said[0]["code"] == "failed_precondition");
+  CHECK_THAT(said[0]["msg"].get<std::string>(),
+             Catch::Contains("publication \"bench\" does not exist"));
+
+  // The fix the detail gives, then a restart: the source streams.
+  REQUIRE(server.Stop() == 0);
+  pg.Exec("CREATE PUBLICATION bench FOR TABLE orders");
+  server.Start();
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!(shop = ReadySource(server, "shop", &http_status)).is_object() || shop["state"] != "ok") {
+    INFO(shop.dump() << "\n" << server.stderr_text());
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  pg.Exec("INSERT INTO orders VALUES (1, 1)");
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (ExportedCount(server) < 1) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  CHECK(ExportedCount(server) == 1);
+}
+
+TEST_CASE("postgres: failures a person must fix are FailedPrecondition, with what to do",
+          "[sources][postgres][log]") {
+  using sources::PgConnectError;
+  using sources::PgError;
+  struct Case {
+    std::string sqlstate, message;
+    StatusCode code;
+    std::string remedy;
+  };
+  const std::vector<Case> cases = {
+      {"",
+       "connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  password "
+       "authentication failed for user \"reader\"",
+       StatusCode::kFailedPrecondition, "correct the user or password"},
+      {"",
+       "connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  no pg_hba.conf "
+       "entry for host \"127.0.0.1\", user \"reader\", database \"shop\"",
+       StatusCode::kFailedPrecondition, "pg_hba.conf"},
+      {"",
+       "connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  role \"nobody\" "
+       "does not exist",
+       StatusCode::kFailedPrecondition, "PostgreSQL refused the login"},
+      {"",
+       "connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  database \"nodb\" "
+       "does not exist",
+       StatusCode::kFailedPrecondition, "correct the database"},
+      {"",
+       "connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  must be "
+       "superuser or replication role to start walsender",
+       StatusCode::kFailedPrecondition, "REPLICATION"},
+      {"28P01", "password authentication failed", StatusCode::kFailedPrecondition, "password"},
+      {"3D000", "database \"x\" does not exist", StatusCode::kFailedPrecondition, "database"},
+      {"42P01", "relation \"nosuch\" does not exist", StatusCode::kFailedPrecondition,
+       "create the table, or remove it from the source's tables:"},
+      {"42704", "replication ended: ERROR:  publication \"p\" does not exist",
+       StatusCode::kFailedPrecondition, "pg_drop_replication_slot('slot1')"},
+      {"55000", "cannot read from logical replication slot \"s\"", StatusCode::kFailedPrecondition,
+       "fix what it names"},
+      {"", "connection to server at \"127.0.0.1\", port 5432 failed: Connection refused",
+       StatusCode::kUnavailable, ""},
+      {"57P01", "terminating connection due to administrator command", StatusCode::kUnavailable,
+       ""},
+      {"57P03", "the database system is starting up", StatusCode::kUnavailable, ""},
+      {"53300", "sorry, too many clients already", StatusCode::kUnavailable, ""},
+      {"55006", "replication slot \"s\" is active for PID 42", StatusCode::kUnavailable, ""},
+  };
+  for (const Case& c : cases) {
+    INFO(c.sqlstate << " " << c.message);
+    Status s = PgError(c.sqlstate, c.message, "slot1", "shop");
+    CHECK(s.code() == c.code);
+    CHECK_THAT(s.message(), Catch::StartsWith(c.message));
+    if (c.code == StatusCode::kFailedPrecondition) {
+      CHECK_THAT(s.message(), Catch::Contains(c.remedy) && Catch::EndsWith("then restart rivulet"));
+    } else {
+      CHECK(s.message() == c.message);
+    }
+  }
+  CHECK(PgConnectError("cannot connect to PostgreSQL", "Connection refused").code() ==
+        StatusCode::kUnavailable);
+  Status missing_table = sources::PublicationNotCreated(
+      "bench", "CREATE PUBLICATION ...", PgError("42P01", "relation \"nosuch\" does not exist"));
+  CHECK(missing_table.code() == StatusCode::kFailedPrecondition);
+  CHECK_THAT(missing_table.message(), Catch::Contains("create the table"));
 }

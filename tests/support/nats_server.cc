@@ -27,11 +27,12 @@ int FreeLoopbackPort() {
   return ntohs(addr.sin_port);
 }
 
-NatsServer::NatsServer(int port) : port_(port) {
-  process_ = std::make_unique<Subprocess>(
-      std::vector<std::string>{"nats-server", "-js", "-a", "127.0.0.1", "-p", std::to_string(port_),
-                               "-sd", dir_.File("js")},
-      dir_.File("stderr"));
+NatsServer::NatsServer(int port, std::string user, std::string password)
+    : port_(port), user_(std::move(user)), password_(std::move(password)) {
+  std::vector<std::string> argv{"nats-server",         "-js", "-a",           "127.0.0.1", "-p",
+                                std::to_string(port_), "-sd", dir_.File("js")};
+  if (!user_.empty()) argv.insert(argv.end(), {"--user", user_, "--pass", password_});
+  process_ = std::make_unique<Subprocess>(argv, dir_.File("stderr"));
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (true) {  // ready when it accepts a connection
     natsConnection* nc = nullptr;

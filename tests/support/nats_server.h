@@ -14,12 +14,19 @@ namespace rivulet::testing {
 int FreeLoopbackPort();
 
 // A private `nats-server -js` on `port` (a free one by default) with its store in a
-// temporary directory; ready when constructed (throws otherwise), killed on destruction.
+// temporary directory, asking clients for `user` and `password` when a user is given;
+// ready when constructed (throws otherwise), killed on destruction.
 class NatsServer {
  public:
-  explicit NatsServer(int port = FreeLoopbackPort());
+  explicit NatsServer(int port = FreeLoopbackPort(), std::string user = "",
+                      std::string password = "");
 
-  std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
+  // With the credentials, when there are some.
+  std::string url() const {
+    return "nats://" + (user_.empty() ? "" : user_ + ":" + password_ + "@") +
+           "127.0.0.1:" + std::to_string(port_);
+  }
+  int port() const { return port_; }
   // Messages stored in `stream`.
   int64_t Count(const std::string& stream) const;
   // Creates `stream` over `subjects` (a wildcard), refusing messages over max_msg_size
@@ -32,6 +39,8 @@ class NatsServer {
  private:
   TempDir dir_;
   int port_;
+  std::string user_;
+  std::string password_;
   std::unique_ptr<Subprocess> process_;
 };
 

@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -28,9 +29,9 @@ RivuletServer::~RivuletServer() {
 }
 
 void RivuletServer::Start() {
-  process_ = std::make_unique<Subprocess>(
-      std::vector<std::string>{RivuletBinary(), "serve", "-c", config_path()},
-      dir_.File("serve.stderr"));
+  std::vector<std::string> argv{RivuletBinary(), "serve", "-c", config_path()};
+  argv.insert(argv.end(), args_.begin(), args_.end());
+  process_ = std::make_unique<Subprocess>(argv, dir_.File("serve.stderr"));
   auto line = process_->ReadLine(std::chrono::seconds(60));
   if (!line) throw std::runtime_error("rivulet serve did not start: " + stderr_text());
   auto json = core::Json::parse(*line, nullptr, false);
@@ -64,6 +65,16 @@ void RivuletServer::Crash() {
 }
 
 std::string RivuletServer::stderr_text() const { return ReadFile(dir_.File("serve.stderr")); }
+
+std::vector<core::Json> RivuletServer::LogRecords() const {
+  std::vector<core::Json> records;
+  std::istringstream lines(stderr_text());
+  for (std::string line; std::getline(lines, line);) {
+    core::Json parsed = core::Json::parse(line, nullptr, false);
+    if (parsed.is_object()) records.push_back(std::move(parsed));
+  }
+  return records;
+}
 
 std::unique_ptr<httplib::Client> RivuletServer::Client() const {
   auto client = std::make_unique<httplib::Client>("127.0.0.1", port_);

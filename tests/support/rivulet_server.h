@@ -4,7 +4,9 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "core/json.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/temp_dir.h"
 
@@ -27,6 +29,8 @@ class RivuletServer {
   void Start();
   // Rewrites the config (same store and listen address) for the next Start.
   void SetConfig(const std::string& server_yaml, const std::string& extra_yaml);
+  // Arguments after `serve -c CONFIG` for the next Start, e.g. {"--log-format", "json"}.
+  void SetArgs(std::vector<std::string> args) { args_ = std::move(args); }
   // SIGTERM and wait; returns the exit code.
   int Stop();
   // SIGKILL, no cleanup, as a crash.
@@ -36,6 +40,8 @@ class RivuletServer {
   const TempDir& dir() const { return dir_; }
   std::string config_path() const { return dir_.File("rivulet.yaml"); }
   std::string stderr_text() const;
+  // The stderr lines that are JSON objects (the log under --log-format json), parsed.
+  std::vector<core::Json> LogRecords() const;
   Subprocess& process() { return *process_; }
 
   // A client with keep-alive and generous timeouts.
@@ -45,6 +51,7 @@ class RivuletServer {
   TempDir dir_;
   std::unique_ptr<Subprocess> process_;
   int port_ = 0;
+  std::vector<std::string> args_;
 };
 
 }  // namespace rivulet::testing
